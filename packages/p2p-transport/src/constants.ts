@@ -1,0 +1,30 @@
+/** Default limits and timeouts. Duration names carry their unit. Values follow Psyche's iroh layer where it has one. */
+
+/** Stream protocol for content-addressed blobs (see docs/p2p-protocol.md). */
+export const BLOB_PROTOCOL = '/psyche/blob/1.0.0';
+/** Wire version byte of blob requests/responses and announcements. */
+export const WIRE_VERSION = 1;
+/** Psyche's gossip `max_message_size`. */
+export const MAX_ANNOUNCEMENT_BYTES = 4096;
+/** Largest blob a node accepts by default (Psyche results are a few MB, checkpoints are fetched chunked). */
+export const MAX_BLOB_BYTES = 1024 * 1024 * 1024;
+/** Psyche `--max-concurrent-downloads` default. */
+export const MAX_CONCURRENT_DOWNLOADS = 4;
+/** Concurrent inbound blob requests served before answering BUSY. */
+export const MAX_CONCURRENT_SERVES = 32;
+/** Psyche's per-download timeout (600 s). */
+export const DOWNLOAD_TIMEOUT_MS = 600_000;
+/** Time to open a stream and receive the response header; also how long a server waits for a request. */
+export const REQUEST_TIMEOUT_MS = 10_000;
+/** Psyche `MAX_ERRORS_PER_PEER`: a peer with this many failed fetches is no longer tried. */
+export const MAX_ERRORS_PER_PEER = 5;
+/** Accepted distance between an announcement's round and the current round. */
+export const ROUND_TOLERANCE = 1;
+/** Chunk size of resumable checkpoint downloads. */
+export const CHECKPOINT_CHUNK_BYTES = 4 * 1024 * 1024;
+/** Payload slice written per `stream.send` when serving. */
+export const SEND_CHUNK_BYTES = 256 * 1024;
+/** Weight of a new sample in the latency/bandwidth exponential moving averages. */
+export const EWMA_ALPHA = 0.3;
+/** Replay-protection entries are dropped for rounds older than `current - REPLAY_WINDOW_ROUNDS`. */
+export const REPLAY_WINDOW_ROUNDS = 4;
