@@ -42,19 +42,42 @@ impl Default for Bloom {
 }
 
 impl Bloom {
-    /// An empty filter with `num_bits` bits (clamped to `1..=1024`) and the given keys.
+    /// An empty filter with `num_bits` bits (clamped to `1..=1024`) and the given keys (chosen at random by
+    /// the witness).
     pub fn new(num_bits: u32, keys: [u64; BLOOM_KEYS]) -> Self {
         let num_bits = num_bits.clamp(1, BLOOM_MAX_BITS);
         Bloom { bits: [0; BLOOM_WORDS], keys, num_bits, _pad: 0 }
+    }
+
+    /// True when `num_bits <= 1024` and no bit at a position `>= num_bits` is set (docs/coordinator.md §6.5).
+    pub fn is_valid(&self) -> bool {
+        if self.num_bits > BLOOM_MAX_BITS {
+            return false;
+        }
+        (0..BLOOM_WORDS).all(|w| {
+            let lo = w as u32 * 64;
+            let allowed = if self.num_bits >= lo + 64 {
+                u64::MAX
+            } else if self.num_bits <= lo {
+                0
+            } else {
+                (1u64 << (self.num_bits - lo)) - 1
+            };
+            self.bits[w] & !allowed == 0
+        })
+    }
+
+    fn usable(&self) -> bool {
+        self.num_bits != 0 && self.num_bits <= BLOOM_MAX_BITS
     }
 
     fn bit_index(&self, key: u64, item: &[u8]) -> u32 {
         (fnv1a_keyed(key, item) % self.num_bits as u64) as u32
     }
 
-    /// Sets the `k` bits of `item`.
+    /// Sets the `k` bits of `item` (no-op on a filter with `num_bits` 0 or out of range).
     pub fn add(&mut self, item: &[u8]) {
-        if self.num_bits == 0 {
+        if !self.usable() {
             return;
         }
         for k in 0..BLOOM_KEYS {
@@ -63,9 +86,10 @@ impl Bloom {
         }
     }
 
-    /// True if every bit of `item` is set (false positives possible, no false negatives).
+    /// True if every bit of `item` is set (false positives possible, no false negatives); false when
+    /// `num_bits` is 0 (or out of range).
     pub fn contains(&self, item: &[u8]) -> bool {
-        if self.num_bits == 0 {
+        if !self.usable() {
             return false;
         }
         (0..BLOOM_KEYS).all(|k| {
@@ -73,6 +97,25 @@ impl Bloom {
             self.bits[(i / 64) as usize] >> (i % 64) & 1 == 1
         })
     }
+}
+
+/// Bits for `n` items at false-positive rate `p`: `clamp(ceil(−n · ln p / (ln 2)^2), 1, 1024)` in f64.
+///
+/// # Errors
+/// `InvalidArgument` (21) unless `0 < p < 1`.
+pub fn bloom_num_bits(n: u64, p: f64) -> crate::error::Result<u32> {
+    use crate::math::{ceil, ln, LN_2};
+    if !(p > 0.0 && p < 1.0) {
+        return Err(crate::error::CoordinatorError::new(crate::error::ErrorCode::InvalidArgument, "p", "in (0, 1)"));
+    }
+    let m = ceil((-(n as f64) * ln(p)) / (LN_2 * LN_2));
+    Ok(if m >= BLOOM_MAX_BITS as f64 {
+        BLOOM_MAX_BITS
+    } else if m < 1.0 {
+        1
+    } else {
+        m as u32
+    })
 }
 
 #[cfg(test)]
@@ -103,5 +146,31 @@ mod tests {
         assert!(b.bits[2..].iter().all(|w| *w == 0));
         let empty = Bloom::default();
         assert!(!empty.contains(b"x"));
+        assert!(b.is_valid() && empty.is_valid());
+    }
+
+    #[test]
+    fn validity_rejects_bits_beyond_num_bits() {
+        let mut b = Bloom::new(65, [0; 8]);
+        b.bits[1] = 1; // bit 64 < 65: fine
+        assert!(b.is_valid());
+        b.bits[1] = 2; // bit 65 >= 65
+        assert!(!b.is_valid());
+        let mut big = Bloom::default();
+        big.num_bits = 1025;
+        assert!(!big.is_valid());
+        big.add(b"x"); // ignored, no panic
+        assert!(!big.contains(b"x"));
+    }
+
+    #[test]
+    fn num_bits_by_hand() {
+        // -ln(0.01)/(ln 2)^2 = 4.605170185988091/0.4804530139182014 = 9.585058377367...
+        assert_eq!(bloom_num_bits(0, 0.01).unwrap(), 1); // ceil(0) = 0, clamped to 1
+        assert_eq!(bloom_num_bits(1, 0.01).unwrap(), 10);
+        assert_eq!(bloom_num_bits(10, 0.01).unwrap(), 96); // 95.85
+        assert_eq!(bloom_num_bits(106, 0.01).unwrap(), 1017); // 1016.02
+        assert_eq!(bloom_num_bits(107, 0.01).unwrap(), 1024); // 1025.6 → capped
+        assert_eq!(bloom_num_bits(1, 1.0).unwrap_err().code, crate::error::ErrorCode::InvalidArgument);
     }
 }
