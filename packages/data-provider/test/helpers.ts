@@ -1,0 +1,246 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll } from 'vitest';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh temp directory, removed after the file's tests. */
+export function tempDir(prefix = 'psyche-dp-'): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
+
+/** Deterministic pseudo-random text (mulberry32) with multi-byte characters and newlines. */
+export function sampleText(bytesApprox: number, seed = 1): string {
+  let s = seed >>> 0;
+  const rnd = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+  const words = [
+    'the',
+    'model',
+    'trains',
+    'on',
+    'tokens',
+    'über',
+    'naïve',
+    'π≈3.14',
+    '数据',
+    'batch',
+    'seed',
+    '🙂',
+  ];
+  const parts: string[] = [];
+  let len = 0;
+  while (len < bytesApprox) {
+    const w = words[Math.floor(rnd() * words.length)]!;
+    const sep = rnd() < 0.1 ? '\n' : ' ';
+    parts.push(w, sep);
+    len += Buffer.byteLength(w) + 1;
+  }
+  return parts.join('');
+}
+
+/** GPT-2 byte→unicode table, for hand-made byte-level BPE tokenizer.json files. */
+function bytesToUnicode(): string[] {
+  const bs: number[] = [];
+  for (let i = 33; i <= 126; i++) bs.push(i);
+  for (let i = 161; i <= 172; i++) bs.push(i);
+  for (let i = 174; i <= 255; i++) bs.push(i);
+  const cs = bs.slice();
+  let n = 0;
+  for (let b = 0; b < 256; b++) {
+    if (!bs.includes(b)) {
+      bs.push(b);
+      cs.push(256 + n++);
+    }
+  }
+  const out: string[] = new Array(256);
+  bs.forEach((b, i) => {
+    out[b] = String.fromCodePoint(cs[i]!);
+  });
+  return out;
+}
+
+/**
+ * A hand-made byte-level BPE tokenizer.json: ids 0..255 are the bytes (via the GPT-2 table), then merges
+ * `Ġ t`→256, `Ġt h`→257, `Ġth e`→258, and `<|endoftext|>` = 259. So " the" encodes to [258].
+ */
+export function handMadeTokenizerJson(): Record<string, unknown> {
+  const b2u = bytesToUnicode();
+  const vocab: Record<string, number> = {};
+  for (let b = 0; b < 256; b++) vocab[b2u[b]!] = b;
+  const merges = [
+    ['Ġ', 't'],
+    ['Ġt', 'h'],
+    ['Ġth', 'e'],
+  ] as const;
+  let id = 256;
+  for (const [a, b] of merges) vocab[a + b] = id++;
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: [
+      {
+        id,
+        content: '<|endoftext|>',
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: false,
+        special: true,
+      },
+    ],
+    normalizer: null,
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    post_processor: null,
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab,
+      merges: merges.map((m) => m.join(' ')),
+    },
+  };
+}
+
+/** How the fault server answers one request. */
+export type Fault =
+  | 'ok'
+  | 'stall-headers' // never answers
+  | 'stall-body' // headers and half the body, then silence
+  | 'status-500'
+  | 'status-404'
+  | 'wrong-content-length' // announces one byte more than the range and sends the range
+  | 'truncate' // announces the right length, sends half, closes the socket
+  | 'ignore-range' // 200 with the whole file
+  | 'lie-total' // Content-Range total one byte larger than the file
+  | 'corrupt'; // right lengths, one flipped byte
+
+/** A real HTTP server on 127.0.0.1:0 over `dir`, whose answers follow `plan(requestNumber, req)`. */
+export async function startFaultServer(
+  dir: string,
+  plan: (n: number, req: IncomingMessage) => Fault,
+): Promise<{ url: string; requests: () => number; close: () => Promise<void> }> {
+  let n = 0;
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    const fault = plan(n++, req);
+    const name = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname.slice(1));
+    let data: Buffer;
+    try {
+      if (name.includes('/') || name.includes('..')) throw new Error('bad path');
+      statSync(join(dir, name));
+      data = readFileSync(join(dir, name));
+    } catch {
+      res.writeHead(404).end();
+      return;
+    }
+    if (fault === 'stall-headers') return;
+    if (fault === 'status-500' || fault === 'status-404') {
+      res.writeHead(fault === 'status-500' ? 500 : 404).end('fault');
+      return;
+    }
+    const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+    if (!m || fault === 'ignore-range') {
+      res.writeHead(200, { 'content-length': data.length }).end(data);
+      return;
+    }
+    const start = Number(m[1]);
+    const end = Math.min(Number(m[2]), data.length - 1);
+    let body = Buffer.from(data.subarray(start, end + 1));
+    const total = fault === 'lie-total' ? data.length + 1 : data.length;
+    const len = fault === 'wrong-content-length' ? body.length + 1 : body.length;
+    if (fault === 'corrupt') {
+      body = Buffer.from(body);
+      body[0] = body[0]! ^ 0xff;
+    }
+    res.writeHead(206, { 'content-length': len, 'content-range': `bytes ${start}-${end}/${total}` });
+    if (fault === 'stall-body' || fault === 'truncate') {
+      res.write(body.subarray(0, Math.max(1, body.length >> 1)));
+      if (fault === 'truncate') setTimeout(() => res.socket?.destroy(), 10);
+      return;
+    }
+    if (fault === 'wrong-content-length') {
+      res.write(body);
+      setTimeout(() => res.socket?.destroy(), 10);
+      return;
+    }
+    res.end(body);
+  };
+  const server = createServer(handler);
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    requests: () => n,
+    close: () =>
+      new Promise<void>((ok) => {
+        server.close(() => ok());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** Repo root. */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** file: URL of tsx's ESM loader (`tsx` package "." export), resolved from the repo root where it is a devDependency. */
+export function tsxLoader(): string {
+  const req = createRequire(join(REPO_ROOT, 'package.json'));
+  return pathToFileURL(join(dirname(req.resolve('tsx/package.json')), 'dist', 'loader.mjs')).href;
+}
+
+/** Node arguments that run a TypeScript file of this repo in a child process. */
+export function tsNodeArgs(file: string): string[] {
+  return [
+    '--conditions=@psyche/source',
+    '--import',
+    tsxLoader(),
+    '--import',
+    pathToFileURL(join(REPO_ROOT, 'scripts', 'polyfills.mjs')).href,
+    file,
+  ];
+}
+
+/** Runs a child process to completion, collecting output. */
+export function runChild(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  return new Promise((ok, fail) => {
+    const child = spawn(process.execPath, args, {
+      cwd: options.cwd ?? REPO_ROOT,
+      env: options.env ?? process.env,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', fail);
+    child.on('close', (code, signal) => ok({ code, signal, stdout, stderr }));
+  });
+}
