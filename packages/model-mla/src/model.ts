@@ -116,7 +116,9 @@ export class MlaModel {
         const v = values.get(name);
         if (v === undefined)
           throw new MlaError('MISSING_TENSOR', `missing weight "${name}"`, { tensor: name });
-        this.#vars.set(name, tf.variable(tf.tensor(v, shape, 'float32'), trainable, this.#prefix + name));
+        const init = tf.tensor(v, shape, 'float32');
+        this.#vars.set(name, tf.variable(init, trainable, this.#prefix + name));
+        init.dispose(); // the variable holds its own reference to the data
       }
     } catch (e) {
       this.dispose();
