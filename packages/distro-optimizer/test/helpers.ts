@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+// Gradients are registered by a side-effect module of tfjs-core (the full @tensorflow/tfjs does this for you).
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { beforeAll } from 'vitest';
 
 /** Backends every numeric test runs on. wasm is SIMD, single-threaded in Node. */
@@ -41,4 +43,11 @@ export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export function bits(a: Float32Array | tf.Tensor): Uint8Array {
   const f = a instanceof tf.Tensor ? (a.dataSync() as Float32Array) : a;
   return new Uint8Array(f.buffer.slice(f.byteOffset, f.byteOffset + f.byteLength));
+}
+
+/** A variable initialized from `t`, disposing `t` (tf.variable keeps its own reference). */
+export function variableOf(t: tf.Tensor, name?: string): tf.Variable {
+  const v = tf.variable(t, true, name);
+  t.dispose();
+  return v;
 }
