@@ -13,3 +13,4 @@ pub mod config;
 pub mod error;
 pub mod hashes;
 pub mod schedule;
+pub mod coordinator;
