@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll } from 'vitest';
+import type { ShardManifest } from '../src/index.js';
+import { chunkHashes, sha256Hex } from '../src/internal/hash.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -243,4 +245,47 @@ export function runChild(
     child.on('error', fail);
     child.on('close', (code, signal) => ok({ code, signal, stdout, stderr }));
   });
+}
+
+/**
+ * Writes a shard set directly (bypassing prepare) with correct sizes and hashes, so tests can craft
+ * exact token values, including invalid ones. `shards[i]` are the token ids of shard i.
+ */
+export function writeShardSet(
+  dir: string,
+  shards: number[][],
+  options: { tokenBytes?: 2 | 4; vocabSize?: number; chunkBytes?: number; tokenizerId?: string } = {},
+): ShardManifest {
+  const tokenBytes = options.tokenBytes ?? 2;
+  const vocabSize = options.vocabSize ?? 1000;
+  const chunkBytes = options.chunkBytes ?? 16;
+  mkdirSync(dir, { recursive: true });
+  const infos = shards.map((tokens, i) => {
+    const buf = Buffer.alloc(tokens.length * tokenBytes);
+    tokens.forEach((t, j) => {
+      if (tokenBytes === 2) buf.writeUInt16LE(t, j * 2);
+      else buf.writeUInt32LE(t, j * 4);
+    });
+    const file = `shard-${String(i).padStart(5, '0')}.bin`;
+    writeFileSync(join(dir, file), buf);
+    return {
+      file,
+      tokens: tokens.length,
+      bytes: buf.length,
+      sha256: sha256Hex(buf),
+      chunkSha256: chunkHashes(buf, chunkBytes),
+    };
+  });
+  const manifest: ShardManifest = {
+    format: 'psyche-token-shards',
+    version: 1,
+    tokenBytes,
+    vocabSize,
+    tokenizer: { id: options.tokenizerId ?? 'test-tokens', kind: 'byte', vocabSize, eosTokenId: null },
+    chunkBytes,
+    shards: infos,
+    totalTokens: infos.reduce((a, s) => a + s.tokens, 0),
+  };
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+  return manifest;
 }
