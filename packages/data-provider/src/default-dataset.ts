@@ -31,7 +31,7 @@ export interface DefaultDataset {
 }
 
 /** Pattern of the files that make up the default dataset (matched against names in the lib directory). */
-export const DEFAULT_DATASET_FILE_PATTERN = /^lib\..+\.d\.ts$/;
+export const DEFAULT_DATASET_FILE_PATTERN = /^lib\.(?:.+\.)?d\.ts$/;
 
 /** Finds TypeScript's `lib` directory: explicit option, `$PSYCHE_TS_LIB_DIR`, then module resolution from here and from the cwd. */
 export function resolveTypescriptLibDir(explicit?: string): string {
