@@ -156,8 +156,7 @@ mod tests {
         assert!(b.is_valid());
         b.bits[1] = 2; // bit 65 >= 65
         assert!(!b.is_valid());
-        let mut big = Bloom::default();
-        big.num_bits = 1025;
+        let mut big = Bloom { num_bits: 1025, ..Default::default() };
         assert!(!big.is_valid());
         big.add(b"x"); // ignored, no panic
         assert!(!big.contains(b"x"));

@@ -479,7 +479,9 @@ impl Coordinator {
                 TickResult::Ticked
             }
             RunState::Cooldown => self.tick_cooldown(now),
-            RunState::Uninitialized | RunState::Paused | RunState::Finished => unreachable!("halted states return early"),
+            RunState::Uninitialized | RunState::Paused | RunState::Finished => {
+                unreachable!("halted states return early")
+            }
         })
     }
 
@@ -566,9 +568,9 @@ impl Coordinator {
             self.epoch_state.last_step = self.progress.step + 2;
         }
         let step = self.progress.step;
-        if self.epoch_state.last_step != 0 && step >= self.epoch_state.last_step {
-            self.change_state(now, RunState::Cooldown);
-        } else if (self.epoch_state.clients.len() as u64) < self.config.min_clients
+        let wound_down = self.epoch_state.last_step != 0 && step >= self.epoch_state.last_step;
+        if wound_down
+            || (self.epoch_state.clients.len() as u64) < self.config.min_clients
             || n < self.round_quorum(self.current_round())
             || step as u64 > self.config.total_steps
             || self.pending_pause
@@ -613,8 +615,7 @@ impl Coordinator {
     /// `ClientNotFound` (18).
     pub fn withdraw(&mut self, id: ClientId) -> Result<()> {
         let pending_pos = self.pending.iter().position(|p| p == &id);
-        let client_pos =
-            self.find_client(&id).filter(|&i| self.epoch_state.clients[i].state == ClientState::Healthy);
+        let client_pos = self.find_client(&id).filter(|&i| self.epoch_state.clients[i].state == ClientState::Healthy);
         if pending_pos.is_none() && client_pos.is_none() {
             return Err(err(ErrorCode::ClientNotFound, "id", "a pending or Healthy epoch client"));
         }
@@ -711,9 +712,8 @@ impl Coordinator {
         if self.current_round().height < 2 {
             return Err(err(ErrorCode::HealthCheckTooEarly, "current_round.height", ">= 2"));
         }
-        let reporter = self
-            .find_client(&from)
-            .ok_or_else(|| err(ErrorCode::ClientNotFound, "from", "an epoch client"))?;
+        let reporter =
+            self.find_client(&from).ok_or_else(|| err(ErrorCode::ClientNotFound, "from", "an epoch client"))?;
         if self.epoch_state.clients[reporter].state != ClientState::Healthy {
             return Err(err(ErrorCode::ClientNotHealthy, "from", "a Healthy client"));
         }

@@ -3,14 +3,15 @@
 
 extern crate alloc;
 
-pub mod sha256;
-pub mod shuffle;
+pub mod account;
 pub mod bloom;
 pub mod committee;
-pub mod data;
-pub mod math;
 pub mod config;
+pub mod coordinator;
+pub mod data;
 pub mod error;
 pub mod hashes;
+pub mod math;
 pub mod schedule;
-pub mod coordinator;
+pub mod sha256;
+pub mod shuffle;

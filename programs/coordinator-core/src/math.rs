@@ -4,12 +4,12 @@
 //! conformance vectors compare LR values with a `1e-12` relative tolerance (docs/coordinator.md §9.6), and
 //! `bloom_num_bits` only needs `ln(0.01)`, which is checked to be the correctly rounded double.
 
-/// π (the double nearest).
-pub const PI: f64 = 3.141_592_653_589_793;
+/// π (the double nearest, equal to JS `Math.PI`).
+pub const PI: f64 = core::f64::consts::PI;
 /// ln 2 (the double nearest, equal to JS `Math.LN2`).
-pub const LN_2: f64 = 0.693_147_180_559_945_3;
+pub const LN_2: f64 = core::f64::consts::LN_2;
 
-const TWO_OVER_PI: f64 = 0.636_619_772_367_581_4;
+const TWO_OVER_PI: f64 = core::f64::consts::FRAC_2_PI;
 /// π/2 split in a 33-bit head (so `k * PIO2_HI` is exact for small `k`) and the double nearest the rest.
 const PIO2_HI: f64 = 1.570_796_326_734_125_6; // 0x3FF921FB54400000
 const PIO2_LO: f64 = 6.077_100_506_506_192e-11; // 0x3DD0B4611A626331
@@ -30,7 +30,11 @@ pub fn round(x: f64) -> f64 {
     }
     // For |x| < 2^52, `x - t` is exact.
     if x > 0.0 {
-        if x - t >= 0.5 { t + 1.0 } else { t }
+        if x - t >= 0.5 {
+            t + 1.0
+        } else {
+            t
+        }
     } else if t - x >= 0.5 {
         t - 1.0
     } else {
@@ -41,7 +45,11 @@ pub fn round(x: f64) -> f64 {
 /// Smallest integer `>= x` (exact).
 pub fn ceil(x: f64) -> f64 {
     let t = trunc(x);
-    if t < x { t + 1.0 } else { t }
+    if t < x {
+        t + 1.0
+    } else {
+        t
+    }
 }
 
 /// Taylor coefficients `(-1)^k / (2k)!` for cos and `(-1)^k / (2k+1)!` for sin, used on `|r| <= π/4`.
@@ -102,7 +110,7 @@ pub fn cos(x: f64) -> f64 {
 
 /// Natural logarithm of a positive finite `x` (NaN for `x <= 0` or non-finite input).
 pub fn ln(x: f64) -> f64 {
-    if !(x > 0.0) || !x.is_finite() {
+    if x.is_nan() || x <= 0.0 || x.is_infinite() {
         return f64::NAN;
     }
     // x = m · 2^e with m in [1, 2) (subnormals are normalised first).

@@ -118,10 +118,22 @@ mod tests {
         assert!(close(lr_at(&c, 5).unwrap(), 5e-4)); // 0 + 1e-3 · 5/10
         assert_eq!(lr_at(&c, 10).unwrap(), 1e-3);
         assert_eq!(lr_at(&c, 0).unwrap_err().code, ErrorCode::InvalidArgument);
-        let l = LrSchedule::Linear { base_lr: 1e-3, warmup_init_lr: 0.0, warmup_steps: 10, total_steps: 110, final_lr: 0.0 };
+        let l = LrSchedule::Linear {
+            base_lr: 1e-3,
+            warmup_init_lr: 0.0,
+            warmup_steps: 10,
+            total_steps: 110,
+            final_lr: 0.0,
+        };
         assert!(close(lr_at(&l, 60).unwrap(), 5e-4)); // p = 50/100
         assert_eq!(lr_at(&l, 1000).unwrap(), 0.0); // p capped at 1
-        let co = LrSchedule::Cosine { base_lr: 1e-3, warmup_init_lr: 0.0, warmup_steps: 0, total_steps: 100, final_lr: 1e-4 };
+        let co = LrSchedule::Cosine {
+            base_lr: 1e-3,
+            warmup_init_lr: 0.0,
+            warmup_steps: 0,
+            total_steps: 100,
+            final_lr: 1e-4,
+        };
         // p = 0.5 → cos(π/2) = 0 → 1e-4 + 9e-4 · 0.5 = 5.5e-4.
         assert!(close(lr_at(&co, 50).unwrap(), 5.5e-4));
         assert!(close(lr_at(&co, 100).unwrap(), 1e-4));

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::PathBuf;
 
+use psyche_coordinator_core::account::CoordinatorAccount;
 use psyche_coordinator_core::bloom::{bloom_num_bits, fnv1a_keyed, Bloom, BLOOM_KEYS, BLOOM_WORDS};
 use psyche_coordinator_core::committee::witness_quorum;
 use psyche_coordinator_core::config::{
@@ -43,7 +44,7 @@ fn float(tok: Option<&&str>) -> ParseResult<f64> {
 }
 
 fn hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
@@ -148,8 +149,7 @@ fn parse_bloom(tok: Option<&&str>) -> ParseResult<Bloom> {
             })
             .collect()
     };
-    let mut b = Bloom::default();
-    b.num_bits = u32::try_from(int(Some(&parts[0]))?).unwrap_or(u32::MAX);
+    let mut b = Bloom { num_bits: u32::try_from(int(Some(&parts[0]))?).unwrap_or(u32::MAX), ..Default::default() };
     b.keys.copy_from_slice(&words(parts[1])?);
     b.bits.copy_from_slice(&words(parts[2])?);
     Ok(b)
@@ -415,9 +415,10 @@ impl Ctx {
                     let (i, a) = x.split_once(':').ok_or_else(|| format!("bad health-check entry {x:?}"))?;
                     checks.push(HealthCheckEntry { index: int(Some(&i))?, id: self.id(Some(&a))? });
                 }
-                res(self.st()?.health_check(from, &checks, now).map(|r| {
-                    format!("result health {} {} {}", r.dropped, r.rejected_healthy, r.already_unhealthy)
-                }))
+                res(self
+                    .st()?
+                    .health_check(from, &checks, now)
+                    .map(|r| format!("result health {} {} {}", r.dropped, r.rejected_healthy, r.already_unhealthy)))
             }
             "checkpoint" => {
                 let from = self.id(t.get(1))?;
@@ -446,6 +447,13 @@ impl Ctx {
         };
         if result.starts_with("result error") && before.is_some() && before != self.state {
             return Err(format!("state changed by a failed event: {}", t.join(" ")));
+        }
+        // The fixed `#[repr(C)]` account layout holds every state exactly (the fixtures stay within 256 clients).
+        if let Some(s) = &self.state {
+            let account = CoordinatorAccount::store(s).map_err(|e| format!("account store: {e}"))?;
+            if account.load().as_ref() != Ok(s) {
+                return Err(format!("account round trip changed the state after {}", t.join(" ")));
+            }
         }
         let mut out = vec![result];
         out.extend(self.snapshot());
