@@ -30,8 +30,8 @@ export function dctBasis(n: number): Float32Array {
   return out;
 }
 
-/** Supplies the DCT matrix of size `n` as a 2-D tensor. */
-export type BasisProvider = (n: number) => tf.Tensor2D;
+/** Supplies the DCT matrix `C` of size `n` (or `Cᵀ` when `transposed`) as a 2-D tensor. */
+export type BasisProvider = (n: number, transposed?: boolean) => tf.Tensor2D;
 
 /**
  * Caches one DCT basis tensor per size. The tensors are kept out of `tf.tidy` scopes and released by
@@ -42,12 +42,16 @@ export type BasisProvider = (n: number) => tf.Tensor2D;
 export class BasisCache {
   private readonly bases = new Map<number, tf.Tensor2D>();
 
-  /** The basis for size `n` (owned by the cache: do not dispose). */
-  readonly get: BasisProvider = (n) => {
-    let b = this.bases.get(n);
+  /**
+   * The basis `C` for size `n`, or `Cᵀ` when `transposed` (owned by the cache: do not dispose). The transpose is
+   * cached separately because a plain matmul is faster than one with `transposeB` on wasm.
+   */
+  readonly get: BasisProvider = (n, transposed = false) => {
+    const key = transposed ? -n : n;
+    let b = this.bases.get(key);
     if (b === undefined) {
-      b = tf.keep(tf.tensor2d(dctBasis(n), [n, n], 'float32'));
-      this.bases.set(n, b);
+      b = tf.keep(basisTensor(n, transposed));
+      this.bases.set(key, b);
     }
     return b;
   };
@@ -64,8 +68,16 @@ export class BasisCache {
   }
 }
 
-function freshBasis(n: number): tf.Tensor2D {
-  return tf.tensor2d(dctBasis(n), [n, n], 'float32');
+function basisTensor(n: number, transposed: boolean): tf.Tensor2D {
+  const c = dctBasis(n);
+  if (!transposed) return tf.tensor2d(c, [n, n], 'float32');
+  const t = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) t[j * n + i] = c[i * n + j]!;
+  return tf.tensor2d(t, [n, n], 'float32');
+}
+
+function freshBasis(n: number, transposed = false): tf.Tensor2D {
+  return basisTensor(n, transposed);
 }
 
 /**
@@ -87,7 +99,7 @@ export function dctEncode(x: tf.Tensor, layout: ParamLayout, basis: BasisProvide
   return tf.tidy(() => {
     // [B, Y, n1, X, n2] in memory; DCT along the columns of each block first.
     let t: tf.Tensor = tf.reshape(x, [batch * rows * X, n2]);
-    if (n2 > 1) t = tf.matMul(t as tf.Tensor2D, basis(n2), false, true);
+    if (n2 > 1) t = tf.matMul(t as tf.Tensor2D, basis(n2, true));
     if (n1 > 1) {
       // Bring the in-block row axis first and left-multiply by C1.
       t = tf.reshape(tf.transpose(tf.reshape(t, [batch * Y, n1, X * n2]), [1, 0, 2]), [
@@ -126,7 +138,7 @@ export function dctDecode(
         n1,
         batch * Y * X * n2,
       ]);
-      t = tf.matMul(basis(n1), t as tf.Tensor2D, true, false);
+      t = tf.matMul(basis(n1, true), t as tf.Tensor2D);
       t = tf.transpose(tf.reshape(t, [n1, batch * Y, X, n2]), [1, 0, 2, 3]);
     }
     return tf.reshape(t, [...layout.shape]);

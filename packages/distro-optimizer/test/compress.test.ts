@@ -332,7 +332,7 @@ describe.each(BACKENDS)('DistroOptimizer.compress on %s', (backend) => {
     });
     opt.apply(vars, [opt.compress(vars, grads)]);
     const afterFirst = tf.memory().numTensors;
-    expect(afterFirst).toBe(base + 2 + 2); // 2 momenta + bases {48, 50}
+    expect(afterFirst).toBe(base + 2 + 4); // 2 momenta + bases C, Cᵀ for {48, 50}
     for (let s = 0; s < 3; s++) opt.apply(vars, [opt.compress(vars, grads)]);
     expect(tf.memory().numTensors).toBe(afterFirst);
     opt.dispose();

@@ -1,0 +1,207 @@
+/**
+ * Benchmark: compress + apply time per step and bytes sent per step for realistic transformer parameter sets
+ * (~10M and ~100M parameters), topk ∈ {32, 8, 4}, 1-bit on/off, chunk 64, on the wasm backend (SIMD, 1 thread).
+ * Writes `bench-results/distro-optimizer.json` at the repository root.
+ *
+ * Run: `pnpm --filter @psyche/distro-optimizer bench` (set `BENCH_SETS=10M` to run only the small set).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import { DistroOptimizer, decodeDistroResult, encodeDistroResult } from '../src/index.js';
+
+interface ModelSpec {
+  readonly name: string;
+  readonly vocab: number;
+  readonly dModel: number;
+  readonly layers: number;
+  readonly ffn: number;
+}
+
+/** Llama/OLMo-like decoder without biases: embedding, 4 attention projections, 2 MLP matrices, 2 norms per layer. */
+function shapesOf(m: ModelSpec): Record<string, number[]> {
+  const s: Record<string, number[]> = { 'embed.weight': [m.vocab, m.dModel] };
+  for (let l = 0; l < m.layers; l++) {
+    for (const p of ['q', 'k', 'v', 'o']) s[`layers.${l}.attn.${p}`] = [m.dModel, m.dModel];
+    s[`layers.${l}.mlp.up`] = [m.dModel, m.ffn];
+    s[`layers.${l}.mlp.down`] = [m.ffn, m.dModel];
+    s[`layers.${l}.norm1`] = [m.dModel];
+    s[`layers.${l}.norm2`] = [m.dModel];
+  }
+  s['final_norm'] = [m.dModel];
+  return s;
+}
+
+/**
+ * `timeOneBit: false` (100M) times only the float32 run and gets the 1-bit bytes by re-encoding that same step's
+ * result as sign votes: compress/apply do identical work in both modes, and this keeps the run under ~5 minutes.
+ */
+const SETS: { spec: ModelSpec; warmup: number; iters: number; timeOneBit: boolean }[] = [
+  {
+    spec: { name: '10M', vocab: 8192, dModel: 320, layers: 6, ffn: 1280 },
+    warmup: 1,
+    iters: 2,
+    timeOneBit: true,
+  },
+  {
+    spec: { name: '100M', vocab: 16384, dModel: 768, layers: 12, ffn: 3072 },
+    warmup: 0,
+    iters: 1,
+    timeOneBit: false,
+  },
+];
+const TOPKS = [32, 8, 4];
+const CHUNK = 64;
+
+function seededTensor(shape: number[], seed: number): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n);
+  let a = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+    out[i] = (a / 4294967296 - 0.5) * 1e-2;
+  }
+  return tf.tensor(out, shape);
+}
+
+async function main(): Promise<void> {
+  const loadAverageAtStart = loadavg();
+  await tf.setBackend('wasm');
+  await tf.ready();
+  const only = process.env.BENCH_SETS?.split(',');
+  const results: Record<string, unknown>[] = [];
+  for (const { spec, warmup, iters, timeOneBit } of SETS) {
+    if (only !== undefined && !only.includes(spec.name)) continue;
+    const shapes = shapesOf(spec);
+    const params = Object.values(shapes).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
+    const vars: Record<string, tf.Variable> = {};
+    for (const [n, s] of Object.entries(shapes)) {
+      const z = tf.zeros(s);
+      vars[n] = tf.variable(z, false, `${spec.name}/${n}`);
+      z.dispose();
+    }
+    // Gradients: one seeded tensor per distinct shape (saves memory; the compressor does not care).
+    const byShape = new Map<string, tf.Tensor>();
+    const grads: Record<string, tf.Tensor> = {};
+    for (const [n, s] of Object.entries(shapes)) {
+      const key = s.join('x');
+      if (!byShape.has(key)) byShape.set(key, seededTensor(s, byShape.size + 1));
+      grads[n] = byShape.get(key)!;
+    }
+    const denseBytes = 4 * params;
+    console.log(`# ${spec.name}: ${params.toLocaleString()} params, ${Object.keys(shapes).length} tensors`);
+    let warmed = false;
+    for (const topk of TOPKS) {
+      for (const quantize1bit of timeOneBit ? [false, true] : [false]) {
+        const opt = new DistroOptimizer({
+          lr: 1e-4,
+          compressionTopk: topk,
+          compressionChunk: CHUNK,
+          quantize1bit,
+        });
+        const expected = opt.layoutOf(vars);
+        const n = warmed ? iters : warmup + iters;
+        const times = { compress: 0, encode: 0, decode: 0, apply: 0 };
+        let bytes = 0;
+        let oneBitBytes = 0;
+        let coefficients = 0;
+        for (let i = 0; i < n; i++) {
+          const t0 = performance.now();
+          const mine = opt.compress(vars, grads);
+          const t1 = performance.now();
+          const wire = encodeDistroResult(mine);
+          const t2 = performance.now();
+          const back = decodeDistroResult(wire, { expected });
+          const t3 = performance.now();
+          opt.apply(vars, [back]);
+          await vars['final_norm']!.data(); // apply is synchronous; this only fences the backend
+          const t4 = performance.now();
+          if (i >= n - iters) {
+            times.compress += t1 - t0;
+            times.encode += t2 - t1;
+            times.decode += t3 - t2;
+            times.apply += t4 - t3;
+          }
+          bytes = wire.length;
+          if (!timeOneBit) {
+            const signs = {
+              ...mine,
+              config: { ...mine.config, quantize1bit: true },
+              params: mine.params.map((p) => ({ ...p, values: p.values.map((v) => Math.sign(v)) })),
+            };
+            oneBitBytes = encodeDistroResult(signs).length;
+          }
+          coefficients = mine.params.reduce((a, p) => a + p.indices.length, 0);
+        }
+        warmed = true;
+        opt.dispose();
+        const r = {
+          set: spec.name,
+          params,
+          tensors: Object.keys(shapes).length,
+          topk,
+          chunk: CHUNK,
+          quantize1bit,
+          iterations: iters,
+          compressMs: +(times.compress / iters).toFixed(1),
+          applyMs: +(times.apply / iters).toFixed(1),
+          compressPlusApplyMs: +((times.compress + times.apply) / iters).toFixed(1),
+          encodeMs: +(times.encode / iters).toFixed(1),
+          decodeMs: +(times.decode / iters).toFixed(1),
+          coefficientsPerStep: coefficients,
+          bytesPerStep: bytes,
+          denseFp32Bytes: denseBytes,
+          compressionRatio: +(denseBytes / bytes).toFixed(1),
+          bitsPerParam: +((8 * bytes) / params).toFixed(4),
+          referenceBytesPerStep: coefficients * 12, // demo.py: int64 index + f32 value
+          referenceRatio: +(denseBytes / (coefficients * 12)).toFixed(1),
+        };
+        results.push(r);
+        if (!timeOneBit) {
+          results.push({
+            ...r,
+            quantize1bit: true,
+            timing:
+              'same compute as the float32 row (1-bit only changes the value encoding); not timed separately',
+            encodeMs: null,
+            decodeMs: null,
+            bytesPerStep: oneBitBytes,
+            compressionRatio: +(denseBytes / oneBitBytes).toFixed(1),
+            bitsPerParam: +((8 * oneBitBytes) / params).toFixed(4),
+          });
+          console.log(
+            `${spec.name} topk=${topk} 1bit=true: ${oneBitBytes.toLocaleString()} B/step (${(denseBytes / oneBitBytes).toFixed(1)}x)`,
+          );
+        }
+        console.log(
+          `${spec.name} topk=${topk} 1bit=${quantize1bit}: compress ${r.compressMs} ms + apply ${r.applyMs} ms, ` +
+            `${bytes.toLocaleString()} B/step (${r.compressionRatio}x vs dense fp32; reference demo.py ${r.referenceRatio}x)`,
+        );
+      }
+    }
+    tf.dispose([...Object.values(vars), ...byShape.values()]);
+  }
+  const out = {
+    package: '@psyche/distro-optimizer',
+    date: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      node: process.version,
+      backend: tf.getBackend(),
+      loadAverageAtEnd: loadavg(),
+      loadAverageAtStart,
+    },
+    notes:
+      'One worker per step (apply aggregates its own decoded result). Bytes are the full encoded DistroResult ' +
+      '(header, names, shapes, layout, indices, values). Dense = 4 bytes x params.',
+    results,
+  };
+  const dir = new URL('../../../bench-results/', import.meta.url);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(new URL('distro-optimizer.json', dir), `${JSON.stringify(out, null, 2)}\n`);
+  console.log(`wrote ${new URL('distro-optimizer.json', dir).pathname}`);
+}
+
+await main();
