@@ -1,13 +1,15 @@
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { loadRunConfig } from './config.js';
 import { isCoordinatorClientError } from './errors.js';
 import { generateKeypair, toHex, writeKeypairFile } from './keys.js';
 import { psycheEngine } from './psyche-engine.js';
-import { type CoordinatorServer, startCoordinatorServer } from './server.js';
+import { type CoordinatorServer, inspectDataDir, startCoordinatorServer } from './server.js';
 
 const USAGE = `usage:
   psyche-coordinator serve --config <run.toml>      run the coordinator server
   psyche-coordinator validate --config <run.toml>   check a run config and exit
+  psyche-coordinator inspect --config <run.toml> [--version N]
+                                                    replay the data dir offline; print version and state hash
   psyche-coordinator keygen --out <keypair.json>    write a new Solana-format ed25519 keypair file`;
 
 /** Streams the CLI writes to (injectable for tests). */
@@ -55,8 +57,42 @@ export async function runCli(
           baseDir: dirname(resolve(path)),
           logger: (l) => io.err(`[coordinator] ${l}`),
         });
-        io.out(JSON.stringify({ event: 'listening', url: server.url, wsUrl: server.wsUrl, version: server.currentVersion }));
+        io.out(
+          JSON.stringify({
+            event: 'listening',
+            url: server.url,
+            wsUrl: server.wsUrl,
+            version: server.currentVersion,
+            stateHash: server.stateHash,
+          }),
+        );
         return server;
+      }
+      case 'inspect': {
+        const path = flag(args, '--config');
+        if (!path) {
+          io.err(`--config: missing\n${USAGE}`);
+          return 2;
+        }
+        const v = flag(args, '--version');
+        const toVersion = v === undefined ? undefined : Number(v);
+        if (toVersion !== undefined && (!Number.isSafeInteger(toVersion) || toVersion < 0)) {
+          io.err(`--version: expected a non-negative integer, got ${v}`);
+          return 2;
+        }
+        const config = loadRunConfig(path);
+        const dir = isAbsolute(config.server.data_dir)
+          ? config.server.data_dir
+          : resolve(dirname(resolve(path)), config.server.data_dir);
+        const r = inspectDataDir(config, psycheEngine(), dir, toVersion);
+        io.out(
+          JSON.stringify({
+            version: r.version,
+            stateHash: r.stateHash,
+            tornBytesDropped: r.tornBytesDropped,
+          }),
+        );
+        return 0;
       }
       case 'keygen': {
         const out = flag(args, '--out');
@@ -74,7 +110,10 @@ export async function runCli(
         return cmd === undefined || cmd === '--help' || cmd === '-h' ? 0 : 2;
     }
   } catch (e) {
-    if (isCoordinatorClientError(e) || (e instanceof Error && (e as { name?: string }).name === 'CoordinatorError')) {
+    if (
+      isCoordinatorClientError(e) ||
+      (e instanceof Error && (e as { name?: string }).name === 'CoordinatorError')
+    ) {
       io.err(`error: ${(e as Error).message}`);
       return 1;
     }

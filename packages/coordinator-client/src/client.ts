@@ -71,7 +71,10 @@ export interface CoordinatorClient<TState = unknown, TPayloads extends ClientPay
   /**
    * Waits for the first state (current or future) satisfying `predicate`.
    */
-  waitFor(predicate: (u: StateUpdate<TState>) => boolean, options?: OperationOptions): Promise<StateUpdate<TState>>;
+  waitFor(
+    predicate: (u: StateUpdate<TState>) => boolean,
+    options?: OperationOptions,
+  ): Promise<StateUpdate<TState>>;
   /** Subscribes to an event; returns the unsubscribe function. */
   on<K extends keyof CoordinatorClientEvents<TState>>(
     event: K,

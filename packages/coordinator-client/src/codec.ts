@@ -14,7 +14,8 @@ export function encodeTagged(value: unknown): string {
     // Read the raw holder value: `v` may already be transformed by a toJSON (Buffer has one).
     const raw = (this as Record<string, unknown>)[key];
     if (typeof raw === 'bigint') return { $n: raw.toString() };
-    if (raw instanceof Uint8Array) return { $b: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') };
+    if (raw instanceof Uint8Array)
+      return { $b: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') };
     return v;
   });
 }
@@ -27,11 +28,13 @@ export function decodeTagged(text: string): unknown {
       if (keys.length === 1) {
         const o = v as Record<string, unknown>;
         if (keys[0] === '$n') {
-          if (typeof o.$n !== 'string' || !/^-?\d{1,40}$/.test(o.$n)) throw new SyntaxError('malformed $n tag');
+          if (typeof o.$n !== 'string' || !/^-?\d{1,40}$/.test(o.$n))
+            throw new SyntaxError('malformed $n tag');
           return BigInt(o.$n);
         }
         if (keys[0] === '$b') {
-          if (typeof o.$b !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(o.$b)) throw new SyntaxError('malformed $b tag');
+          if (typeof o.$b !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(o.$b))
+            throw new SyntaxError('malformed $b tag');
           return new Uint8Array(Buffer.from(o.$b, 'base64'));
         }
       }

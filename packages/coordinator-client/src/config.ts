@@ -23,12 +23,19 @@ export const serverConfigSchema = z.strictObject({
   /** Hex ed25519 public keys allowed to authenticate; absent means anyone with a key. */
   allowlist: z
     .array(
-      z.string().refine((s) => fromHex(s, 32) !== undefined, { message: 'expected a 64-character hex public key' }),
+      z
+        .string()
+        .refine((s) => fromHex(s, 32) !== undefined, { message: 'expected a 64-character hex public key' }),
     )
     .max(100_000)
     .optional(),
   /** Largest accepted client message, bytes. */
-  max_message_bytes: z.number().int().min(256).max(16 * 1024 * 1024).default(64 * 1024),
+  max_message_bytes: z
+    .number()
+    .int()
+    .min(256)
+    .max(16 * 1024 * 1024)
+    .default(64 * 1024),
   /** Sustained requests per second allowed per client key (token bucket refill rate). */
   rate_limit_per_sec: z.number().positive().max(1_000_000).default(20),
   /** Token bucket size (burst) per client key. */
@@ -84,7 +91,12 @@ const checkpointSchema = z.discriminatedUnion('type', [
 const lr = z.number().finite().min(0);
 const steps = u(U32);
 const lrScheduleSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('constant'), base_lr: lr, warmup_init_lr: lr.default(0), warmup_steps: steps.default(0) }),
+  z.strictObject({
+    type: z.literal('constant'),
+    base_lr: lr,
+    warmup_init_lr: lr.default(0),
+    warmup_steps: steps.default(0),
+  }),
   z.strictObject({
     type: z.enum(['linear', 'cosine']),
     base_lr: lr,
@@ -111,7 +123,12 @@ export const modelConfigSchema = z.strictObject({
   max_seq_len: pos(1_048_576).default(2048),
   cold_start_warmup_steps: u(U32).default(0),
   checkpoint: checkpointSchema.default({ type: 'Ephemeral' }),
-  lr_schedule: lrScheduleSchema.default({ type: 'constant', base_lr: 0.0004, warmup_init_lr: 0, warmup_steps: 0 }),
+  lr_schedule: lrScheduleSchema.default({
+    type: 'constant',
+    base_lr: 0.0004,
+    warmup_init_lr: 0,
+    warmup_steps: 0,
+  }),
 });
 
 /** Schema of a whole run config file. */
@@ -201,7 +218,12 @@ export function loadRunConfig(path: string): RunConfig {
   try {
     text = readFileSync(path, 'utf8');
   } catch (cause) {
-    throw new CoordinatorClientError('INVALID_CONFIG', `${path}: cannot read config file`, { source: path }, { cause });
+    throw new CoordinatorClientError(
+      'INVALID_CONFIG',
+      `${path}: cannot read config file`,
+      { source: path },
+      { cause },
+    );
   }
   return parseRunConfig(text, path);
 }

@@ -5,6 +5,8 @@
  *
  * @packageDocumentation
  */
+
+export { type CliIo, runCli } from './cli.js';
 export type {
   Ack,
   ClientPayloads,
@@ -13,7 +15,6 @@ export type {
   OperationOptions,
   StateUpdate,
 } from './client.js';
-export { type CliIo, runCli } from './cli.js';
 export { decodeTagged, encodeTagged } from './codec.js';
 export {
   type CoordinatorConfigInput,
@@ -55,7 +56,14 @@ export {
 } from './keys.js';
 export { type BackoffOptions, type LocalClientOptions, LocalCoordinatorClient } from './local-client.js';
 export { InputLog, type LogOpenResult, readSnapshot, writeSnapshot } from './log.js';
-export { type ClientMessage, OPS, type Op, PROTOCOL_VERSION, type ServerMessage, WS_PATH } from './protocol.js';
+export {
+  type ClientMessage,
+  OPS,
+  type Op,
+  PROTOCOL_VERSION,
+  type ServerMessage,
+  WS_PATH,
+} from './protocol.js';
 export {
   type CheckpointPayload,
   type HealthCheckPayload,
@@ -67,10 +75,12 @@ export {
 export {
   CoordinatorServer,
   type CoordinatorServerOptions,
+  inspectDataDir,
   type LogRecord,
   type RejectionCounters,
   type ServerStatus,
   type StatusClient,
   startCoordinatorServer,
+  stateHash,
 } from './server.js';
 export { makeWitness, runSimulatedNode, type SimulatedNodeStats } from './simulated-node.js';

@@ -82,7 +82,12 @@ export function readKeypairFile(path: string): Keypair {
   try {
     text = readFileSync(path, 'utf8');
   } catch (cause) {
-    throw new CoordinatorClientError('INVALID_KEYPAIR', `${path}: cannot read keypair file`, { path }, { cause });
+    throw new CoordinatorClientError(
+      'INVALID_KEYPAIR',
+      `${path}: cannot read keypair file`,
+      { path },
+      { cause },
+    );
   }
   return parseSolanaKeypair(text, path);
 }

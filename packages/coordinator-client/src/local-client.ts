@@ -8,7 +8,12 @@ import type {
   StateUpdate,
 } from './client.js';
 import { decodeTagged, encodeTagged } from './codec.js';
-import { abortError, CoordinatorClientError, type CoordinatorClientErrorCode, throwIfAborted } from './errors.js';
+import {
+  abortError,
+  CoordinatorClientError,
+  type CoordinatorClientErrorCode,
+  throwIfAborted,
+} from './errors.js';
 import { authMessage, fromHex, type Keypair, sign, toHex } from './keys.js';
 import type { Op } from './protocol.js';
 
@@ -93,10 +98,14 @@ export class LocalCoordinatorClient<TState = unknown, TPayloads extends ClientPa
         field: 'url',
       });
     }
-    if (!options.keypair || options.keypair.secretKey?.length !== 32 || options.keypair.publicKey?.length !== 32) {
-      throw new CoordinatorClientError('INVALID_ARGUMENT', 'options.keypair: expected 32-byte secretKey and publicKey', {
-        field: 'keypair',
-      });
+    if (options.keypair?.secretKey?.length !== 32 || options.keypair?.publicKey?.length !== 32) {
+      throw new CoordinatorClientError(
+        'INVALID_ARGUMENT',
+        'options.keypair: expected 32-byte secretKey and publicKey',
+        {
+          field: 'keypair',
+        },
+      );
     }
     this.opts = {
       url: options.url,
@@ -150,13 +159,19 @@ export class LocalCoordinatorClient<TState = unknown, TPayloads extends ClientPa
     listener: (value: CoordinatorClientEvents<TState>[K]) => void,
   ): () => void {
     let set = this.listeners.get(event);
-    if (!set) this.listeners.set(event, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.listeners.set(event, set);
+    }
     const l = listener as (v: unknown) => void;
     set.add(l);
     return () => set.delete(l);
   }
 
-  private emit<K extends keyof CoordinatorClientEvents<TState>>(event: K, value: CoordinatorClientEvents<TState>[K]) {
+  private emit<K extends keyof CoordinatorClientEvents<TState>>(
+    event: K,
+    value: CoordinatorClientEvents<TState>[K],
+  ) {
     for (const l of [...(this.listeners.get(event) ?? [])]) {
       try {
         l(value);
@@ -311,7 +326,9 @@ export class LocalCoordinatorClient<TState = unknown, TPayloads extends ClientPa
         this.pending.delete(id);
         cleanup();
         reject(
-          new CoordinatorClientError('TIMEOUT', `${op}: no answer within ${this.opts.requestTimeoutMs} ms`, { op }),
+          new CoordinatorClientError('TIMEOUT', `${op}: no answer within ${this.opts.requestTimeoutMs} ms`, {
+            op,
+          }),
         );
       }, this.opts.requestTimeoutMs);
       const onAbort = () => {
@@ -359,7 +376,10 @@ export class LocalCoordinatorClient<TState = unknown, TPayloads extends ClientPa
     this.ws = ws;
     ws.on('message', (data) => {
       if (this.ws !== ws) return;
-      this.onMessage(ws, Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8'));
+      this.onMessage(
+        ws,
+        Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8'),
+      );
     });
     ws.on('error', () => {
       // 'close' follows; the reconnect logic lives there.
@@ -370,7 +390,10 @@ export class LocalCoordinatorClient<TState = unknown, TPayloads extends ClientPa
       const wasAuthed = this.authed;
       this.authed = false;
       const reason = reasonBuf.toString('utf8');
-      const err = new CoordinatorClientError('NOT_CONNECTED', `connection lost (${code} ${reason})`, { code, reason });
+      const err = new CoordinatorClientError('NOT_CONNECTED', `connection lost (${code} ${reason})`, {
+        code,
+        reason,
+      });
       for (const p of this.pending.values()) {
         p.cleanup();
         p.reject(err);
@@ -461,7 +484,11 @@ export class LocalCoordinatorClient<TState = unknown, TPayloads extends ClientPa
         p.cleanup();
         if (msg.ok === true) p.resolve({ version: Number(msg.version) });
         else {
-          const e = (msg.error ?? {}) as { code?: string; message?: string; details?: Record<string, unknown> };
+          const e = (msg.error ?? {}) as {
+            code?: string;
+            message?: string;
+            details?: Record<string, unknown>;
+          };
           p.reject(
             new CoordinatorClientError(
               (e.code as CoordinatorClientErrorCode) ?? 'SERVER_ERROR',

@@ -48,10 +48,19 @@ export class InputLog {
     this.size = size;
   }
 
-  /** Opens (creating if needed) the log at `path` and reads back all intact records. */
-  static open<T = unknown>(path: string): LogOpenResult<T> {
+  /**
+   * Opens (creating if needed) the log at `path` and reads back all intact records. With `readOnly`, nothing is
+   * created or truncated (a torn tail is only reported) and {@link InputLog.append} must not be called.
+   */
+  static open<T = unknown>(
+    path: string,
+    { readOnly = false }: { readOnly?: boolean } = {},
+  ): LogOpenResult<T> {
     const created = !existsSync(path);
-    const fd = openSync(path, created ? 'w+' : 'r+');
+    if (created && readOnly) {
+      throw new CoordinatorClientError('LOG_CORRUPT', `${path}: no input log here`, { path });
+    }
+    const fd = openSync(path, created ? 'w+' : readOnly ? 'r' : 'r+');
     try {
       if (created) {
         writeSync(fd, MAGIC, 0, MAGIC.length, 0);
@@ -68,6 +77,7 @@ export class InputLog {
         read += n;
       }
       if (size < MAGIC.length) {
+        if (readOnly) return { log: new InputLog(path, fd, size), records: [], tornBytesDropped: size };
         // A crash while writing the header of a brand-new log: nothing was ever committed.
         ftruncateSync(fd, 0);
         writeSync(fd, MAGIC, 0, MAGIC.length, 0);
@@ -75,7 +85,9 @@ export class InputLog {
         return { log: new InputLog(path, fd, MAGIC.length), records: [], tornBytesDropped: size };
       }
       if (!buf.subarray(0, MAGIC.length).equals(MAGIC)) {
-        throw new CoordinatorClientError('LOG_CORRUPT', `${path}: not a psyche input log (bad magic)`, { path });
+        throw new CoordinatorClientError('LOG_CORRUPT', `${path}: not a psyche input log (bad magic)`, {
+          path,
+        });
       }
       const records: T[] = [];
       let off = MAGIC.length;
@@ -119,7 +131,7 @@ export class InputLog {
         }
         off = end;
       }
-      if (torn > 0) {
+      if (torn > 0 && !readOnly) {
         ftruncateSync(fd, off);
         fsyncSync(fd);
       }
@@ -214,7 +226,12 @@ export function readSnapshot<T = unknown>(path: string): T | undefined {
   try {
     return decodeTagged(body) as T;
   } catch (cause) {
-    throw new CoordinatorClientError('SNAPSHOT_CORRUPT', `${path}: snapshot is not tagged JSON`, { path }, { cause });
+    throw new CoordinatorClientError(
+      'SNAPSHOT_CORRUPT',
+      `${path}: snapshot is not tagged JSON`,
+      { path },
+      { cause },
+    );
   }
 }
 

@@ -12,7 +12,8 @@ export const OPS = ['join', 'leave', 'witness', 'warmupWitness', 'healthCheck', 
 /** One of {@link OPS}. */
 export type Op = (typeof OPS)[number];
 
-const hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`), `expected ${bytes} bytes of lowercase hex`);
+const hex = (bytes: number) =>
+  z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`), `expected ${bytes} bytes of lowercase hex`);
 
 /** Client → server messages. */
 export const clientMessageSchema = z.discriminatedUnion('t', [
@@ -55,12 +56,22 @@ export function decodeClientMessage(text: string): ClientMessage {
   try {
     raw = decodeTagged(text);
   } catch (cause) {
-    throw new CoordinatorClientError('MALFORMED_MESSAGE', `message: not valid JSON (${(cause as Error).message})`, {}, { cause });
+    throw new CoordinatorClientError(
+      'MALFORMED_MESSAGE',
+      `message: not valid JSON (${(cause as Error).message})`,
+      {},
+      { cause },
+    );
   }
   const r = clientMessageSchema.safeParse(raw);
   if (!r.success) {
     const i = r.error.issues[0]!;
-    const field = i.path.length > 0 ? i.path.map(String).join('.') : i.code === 'unrecognized_keys' ? i.keys.join(',') : 't';
+    const field =
+      i.path.length > 0
+        ? i.path.map(String).join('.')
+        : i.code === 'unrecognized_keys'
+          ? i.keys.join(',')
+          : 't';
     throw new CoordinatorClientError('MALFORMED_MESSAGE', `message.${field}: ${i.message}`, {
       field,
       id: typeof (raw as { id?: unknown })?.id === 'number' ? (raw as { id: number }).id : undefined,

@@ -1,25 +1,25 @@
 import {
+  checkpoint as applyCheckpoint,
+  healthCheck as applyHealthCheck,
+  join as applyJoin,
+  tick as applyTick,
+  warmupWitness as applyWarmupWitness,
+  withdraw as applyWithdraw,
+  witness as applyWitness,
   type Checkpoint,
   type CheckpointMessage,
   type CoordinatorState,
-  type HealthCheckMessage,
-  type WarmupWitnessMessage,
-  type WitnessMessage,
-  checkpoint as applyCheckpoint,
   cloneState,
   createCoordinator,
-  healthCheck as applyHealthCheck,
+  type HealthCheckMessage,
   isCoordinatorError,
-  join as applyJoin,
   RUN_STATE_NAMES,
   resume,
-  tick as applyTick,
-  warmupWitness as applyWarmupWitness,
-  witness as applyWitness,
-  withdraw as applyWithdraw,
+  type WarmupWitnessMessage,
+  type WitnessMessage,
 } from '@psyche/coordinator';
 import { z } from 'zod';
-import { camelToSnake, camelizeKeys, type RunConfig } from './config.js';
+import { camelizeKeys, camelToSnake, type RunConfig } from './config.js';
 import type { CoordinatorEngine, EngineInput, EngineSummary } from './engine.js';
 import { CoordinatorClientError } from './errors.js';
 
@@ -40,7 +40,10 @@ export interface PsychePayloads {
   checkpoint: CheckpointPayload;
 }
 
-const u64 = z.bigint().min(0n).max((1n << 64n) - 1n);
+const u64 = z
+  .bigint()
+  .min(0n)
+  .max((1n << 64n) - 1n);
 const bloomSchema = z.strictObject({
   numBits: z.number().int().min(0).max(1024),
   keys: z.array(u64).length(8),
@@ -59,19 +62,27 @@ const bodySchemas = {
   warmupWitness: z.strictObject({ index }),
   healthCheck: z.strictObject({
     checks: z
-      .array(z.strictObject({ index, id: z.string().regex(/^[0-9a-f]{64}$/, 'expected a 64-char hex client id') }))
+      .array(
+        z.strictObject({ index, id: z.string().regex(/^[0-9a-f]{64}$/, 'expected a 64-char hex client id') }),
+      )
       .min(1)
       .max(0xffff),
   }),
   checkpoint: z.strictObject({ index, checkpoint: z.record(z.string(), z.unknown()) }),
 } as const;
 
-function parseBody<K extends keyof typeof bodySchemas>(kind: K, body: unknown): z.output<(typeof bodySchemas)[K]> {
+function parseBody<K extends keyof typeof bodySchemas>(
+  kind: K,
+  body: unknown,
+): z.output<(typeof bodySchemas)[K]> {
   const r = bodySchemas[kind].safeParse(body);
   if (r.success) return r.data as z.output<(typeof bodySchemas)[K]>;
   const i = r.error.issues[0]!;
   const field = ['body', ...i.path.map(String)].join('.');
-  throw new CoordinatorClientError('MALFORMED_MESSAGE', `${kind} ${field}: ${i.message}`, { field, op: kind });
+  throw new CoordinatorClientError('MALFORMED_MESSAGE', `${kind} ${field}: ${i.message}`, {
+    field,
+    op: kind,
+  });
 }
 
 /**
@@ -80,9 +91,15 @@ function parseBody<K extends keyof typeof bodySchemas>(kind: K, body: unknown): 
 function configError(e: unknown): never {
   if (isCoordinatorError(e) && typeof e.details.field === 'string') {
     const [head, ...rest] = e.details.field.split('.');
-    const table = head === 'config' ? 'coordinator' : head === 'model' ? 'model' : head === 'runId' ? 'run_id' : head;
+    const table =
+      head === 'config' ? 'coordinator' : head === 'model' ? 'model' : head === 'runId' ? 'run_id' : head;
     const field = [table, ...rest.map(camelToSnake)].join('.');
-    throw new CoordinatorClientError('INVALID_CONFIG', `${field}: ${e.message}`, { field, reason: e.code }, { cause: e });
+    throw new CoordinatorClientError(
+      'INVALID_CONFIG',
+      `${field}: ${e.message}`,
+      { field, reason: e.code },
+      { cause: e },
+    );
   }
   throw e;
 }
@@ -151,9 +168,13 @@ export function psycheEngine(): CoordinatorEngine<CoordinatorState> {
           return next;
         }
         default:
-          throw new CoordinatorClientError('MALFORMED_MESSAGE', `input.kind: unknown operation ${String(input.kind)}`, {
-            field: 'kind',
-          });
+          throw new CoordinatorClientError(
+            'MALFORMED_MESSAGE',
+            `input.kind: unknown operation ${String(input.kind)}`,
+            {
+              field: 'kind',
+            },
+          );
       }
     },
 

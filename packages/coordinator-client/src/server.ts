@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -171,7 +171,9 @@ export class CoordinatorServer<S = unknown> {
     this.lastSnapshot = restored.version;
     this.lastTs = restored.lastTs;
     this.logInfo = { tornBytesDropped: restored.tornBytesDropped, replayed: restored.replayed };
-    this.allowlist = config.server.allowlist ? new Set(config.server.allowlist.map((k) => k.toLowerCase())) : undefined;
+    this.allowlist = config.server.allowlist
+      ? new Set(config.server.allowlist.map((k) => k.toLowerCase()))
+      : undefined;
     this.http = createServer((req, res) => this.onHttp(req, res));
     this.http.headersTimeout = 10_000;
     this.http.requestTimeout = 10_000;
@@ -238,6 +240,11 @@ export class CoordinatorServer<S = unknown> {
   /** Number of accepted inputs applied so far (the state version). */
   get currentVersion(): number {
     return this.version;
+  }
+
+  /** sha256 (hex) of the tagged-JSON encoding of the current state: equal hashes mean identical states. */
+  get stateHash(): string {
+    return stateHash(this.stateText);
   }
 
   /** The JSON served at `/status`. */
@@ -316,7 +323,9 @@ export class CoordinatorServer<S = unknown> {
     const path = (req.url ?? '').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not allowed` } }));
+      res.end(
+        JSON.stringify({ error: { code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not allowed` } }),
+      );
       req.resume();
       return;
     }
@@ -343,7 +352,10 @@ export class CoordinatorServer<S = unknown> {
       nonce: new Uint8Array(randomBytes(32)),
       lastId: 0,
       subscribed: false,
-      preAuthBucket: new TokenBucket(this.config.server.rate_limit_per_sec, this.config.server.rate_limit_burst),
+      preAuthBucket: new TokenBucket(
+        this.config.server.rate_limit_per_sec,
+        this.config.server.rate_limit_burst,
+      ),
     };
     this.conns.add(conn);
     conn.authTimer = setTimeout(() => {
@@ -364,7 +376,10 @@ export class CoordinatorServer<S = unknown> {
         ws.close(1009, 'message too large');
         return;
       }
-      this.onMessage(conn, Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data as Buffer[]).toString('utf8'));
+      this.onMessage(
+        conn,
+        Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data as Buffer[]).toString('utf8'),
+      );
     });
     ws.on('error', (err: Error & { code?: string }) => {
       if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.rejections.oversized++;
@@ -392,7 +407,13 @@ export class CoordinatorServer<S = unknown> {
     if (conn.ws.readyState === WebSocket.OPEN) conn.ws.send(encodeTagged(msg));
   }
 
-  private rejectNoId(conn: Conn, counter: keyof RejectionCounters, code: string, message: string, id?: number): void {
+  private rejectNoId(
+    conn: Conn,
+    counter: keyof RejectionCounters,
+    code: string,
+    message: string,
+    id?: number,
+  ): void {
     this.rejections[counter]++;
     const error: WireError = { code, message };
     if (id !== undefined) this.send(conn, { t: 'res', id, ok: false, error });
@@ -460,7 +481,9 @@ export class CoordinatorServer<S = unknown> {
     if (msg.sentAt !== undefined) info.skewMs = Math.round(msg.sentAt - Date.now());
     const input: EngineInput = { kind: msg.op, client: conn.client, body: msg.body };
     const id = msg.id;
-    const ok = this.applyInput(input, () => this.send(conn, { t: 'res', id, ok: true, version: this.version }));
+    const ok = this.applyInput(input, () =>
+      this.send(conn, { t: 'res', id, ok: true, version: this.version }),
+    );
     if (ok !== true) {
       this.rejections[ok.code === 'MALFORMED_MESSAGE' ? 'malformed' : 'coordinatorRejected']++;
       this.send(conn, { t: 'res', id, ok: false, error: ok });
@@ -482,18 +505,33 @@ export class CoordinatorServer<S = unknown> {
       conn.ws.close(closeCode, code);
     };
     if (this.seenAuthSigs.has(msg.sig)) {
-      fail('replayed', 'REPLAYED', 'auth.sig: this signature was already used; sign the fresh challenge nonce', 4401);
+      fail(
+        'replayed',
+        'REPLAYED',
+        'auth.sig: this signature was already used; sign the fresh challenge nonce',
+        4401,
+      );
       return;
     }
     const pub = fromHex(msg.pubkey, 32)!;
     const sig = fromHex(msg.sig, 64)!;
     if (!verify(sig, authMessage(this.config.run_id, conn.nonce), pub)) {
-      fail('badSignature', 'BAD_SIGNATURE', 'auth.sig: signature does not verify for auth.pubkey over the challenge', 4401);
+      fail(
+        'badSignature',
+        'BAD_SIGNATURE',
+        'auth.sig: signature does not verify for auth.pubkey over the challenge',
+        4401,
+      );
       return;
     }
     this.seenAuthSigs.add(msg.sig);
     if (this.allowlist && !this.allowlist.has(msg.pubkey)) {
-      fail('notAllowlisted', 'NOT_ALLOWLISTED', `auth.pubkey: ${msg.pubkey} is not on this run's allowlist`, 4403);
+      fail(
+        'notAllowlisted',
+        'NOT_ALLOWLISTED',
+        `auth.pubkey: ${msg.pubkey} is not on this run's allowlist`,
+        4403,
+      );
       return;
     }
     if (conn.authTimer) clearTimeout(conn.authTimer);
@@ -561,7 +599,10 @@ export class CoordinatorServer<S = unknown> {
         return {
           code: 'COORDINATOR_REJECTED',
           message: err.message,
-          details: { reason: String(err.code), ...(typeof err.details === 'object' ? (err.details as object) : {}) },
+          details: {
+            reason: String(err.code),
+            ...(typeof err.details === 'object' ? (err.details as object) : {}),
+          },
         };
       }
       // An untyped throw is a bug in the engine: refuse the input, keep the state, report it.
@@ -576,7 +617,14 @@ export class CoordinatorServer<S = unknown> {
     this.state = next;
     this.stateText = text;
     this.noteRounds(this.engine.summarize(next));
-    const record: LogRecord = { seq: this.version, ts, seed, kind: input.kind, client: input.client, body: input.body };
+    const record: LogRecord = {
+      seq: this.version,
+      ts,
+      seed,
+      kind: input.kind,
+      client: input.client,
+      body: input.body,
+    };
     this.queue.push({ record, after });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -597,7 +645,8 @@ export class CoordinatorServer<S = unknown> {
       else this.recentRounds.push(r);
     }
     while (this.recentRounds.length > cap) this.recentRounds.shift();
-    if (prev.runState !== s.runState) this.logger(`state ${prev.runState} -> ${s.runState} (step ${s.step}, epoch ${s.epoch})`);
+    if (prev.runState !== s.runState)
+      this.logger(`state ${prev.runState} -> ${s.runState} (step ${s.step}, epoch ${s.epoch})`);
   }
 
   /** Group commit: one write + fsync for everything queued, then acks and one state broadcast. */
@@ -649,21 +698,32 @@ export class CoordinatorServer<S = unknown> {
 }
 
 /** Loads the snapshot (if any) and replays the log after it. */
-function recover<S>(
+export function recover<S>(
   config: RunConfig,
   engine: CoordinatorEngine<S>,
   paths: { log: string; snapshot: string },
   logger: (line: string) => void,
+  toVersion: number = Number.POSITIVE_INFINITY,
+  readOnly = false,
 ): { log: InputLog; state: S; version: number; lastTs: number; tornBytesDropped: number; replayed: number } {
-  const { log, records, tornBytesDropped } = InputLog.open<LogRecord>(paths.log);
+  const { log, records, tornBytesDropped } = InputLog.open<LogRecord>(paths.log, { readOnly });
   try {
     if (tornBytesDropped > 0) logger(`input log: dropped a torn final record (${tornBytesDropped} bytes)`);
     const expectedInit = { run_id: config.run_id, coordinator: config.coordinator, model: config.model };
     if (records.length === 0) {
+      if (readOnly)
+        throw new CoordinatorClientError('LOG_CORRUPT', `${paths.log}: empty log`, { path: paths.log });
       const ts = Math.floor(Date.now() / 1000);
       const init: LogRecord = { seq: 0, ts, seed: 0n, kind: 'init', body: expectedInit };
       log.append([init]);
-      return { log, state: engine.initial(config, ts), version: 0, lastTs: ts, tornBytesDropped, replayed: 0 };
+      return {
+        log,
+        state: engine.initial(config, ts),
+        version: 0,
+        lastTs: ts,
+        tornBytesDropped,
+        replayed: 0,
+      };
     }
     const init = records[0]!;
     if (init.kind !== 'init' || init.seq !== 0) {
@@ -687,7 +747,7 @@ function recover<S>(
     } catch (e) {
       logger(`ignoring snapshot, replaying the whole log: ${(e as Error).message}`);
     }
-    if (snap && snap.version <= records.length - 1) {
+    if (snap && snap.version <= records.length - 1 && snap.version <= toVersion) {
       state = snap.state;
       version = snap.version;
       lastTs = snap.lastTs;
@@ -695,13 +755,17 @@ function recover<S>(
       logger(`ignoring snapshot at version ${snap.version}: the log ends at ${records.length - 1}`);
     }
     let replayed = 0;
-    for (let i = version + 1; i < records.length; i++) {
+    for (let i = version + 1; i < records.length && i <= toVersion; i++) {
       const r = records[i]!;
       if (r.seq !== i) {
-        throw new CoordinatorClientError('LOG_CORRUPT', `${paths.log}: record ${i} has seq ${r.seq}`, { path: paths.log });
+        throw new CoordinatorClientError('LOG_CORRUPT', `${paths.log}: record ${i} has seq ${r.seq}`, {
+          path: paths.log,
+        });
       }
       if (r.kind === 'init') {
-        throw new CoordinatorClientError('LOG_CORRUPT', `${paths.log}: second init record at ${i}`, { path: paths.log });
+        throw new CoordinatorClientError('LOG_CORRUPT', `${paths.log}: second init record at ${i}`, {
+          path: paths.log,
+        });
       }
       try {
         state = engine.apply(state, { kind: r.kind, client: r.client, body: r.body }, r.ts, r.seed);
@@ -737,4 +801,30 @@ function recover<S>(
  */
 export function startCoordinatorServer<S>(opts: CoordinatorServerOptions<S>): Promise<CoordinatorServer<S>> {
   return CoordinatorServer.start(opts);
+}
+
+/** sha256 (hex) of a state's tagged-JSON text (see {@link CoordinatorServer.stateHash}). */
+export function stateHash(stateText: string): string {
+  return createHash('sha256').update(stateText, 'utf8').digest('hex');
+}
+
+/**
+ * Offline and read-only: replays a server data directory (snapshot + log) up to `toVersion` (default: everything
+ * durable) and returns the resulting version, state and state hash, without starting a server or modifying any
+ * file (a torn final record is reported, not truncated).
+ */
+export function inspectDataDir<S>(
+  config: RunConfig,
+  engine: CoordinatorEngine<S>,
+  dataDir: string,
+  toVersion?: number,
+): { version: number; state: S; stateHash: string; tornBytesDropped: number } {
+  const r = recover(config, engine, dataPaths(dataDir), () => {}, toVersion, true);
+  r.log.close();
+  return {
+    version: r.version,
+    state: r.state,
+    stateHash: stateHash(encodeTagged(r.state)),
+    tornBytesDropped: r.tornBytesDropped,
+  };
 }

@@ -4,9 +4,9 @@ import {
   bloomAdd,
   bloomNumBits,
   type CoordinatorState,
+  fromHex as coordFromHex,
   createBloom,
   currentRound,
-  fromHex as coordFromHex,
   isWitness,
   RunState,
   sha256,
@@ -71,20 +71,22 @@ export async function runSimulatedNode(
   const act = (key: string, op: () => Promise<unknown>, counter: keyof SimulatedNodeStats) => {
     if (done.has(key) || inflight.has(key)) return;
     inflight.add(key);
-    op().then(
-      () => {
-        done.add(key);
-        stats[counter]++;
-      },
-      (e: unknown) => {
-        if (isCoordinatorClientError(e, 'COORDINATOR_REJECTED')) {
-          done.add(key); // The phase moved on (or a duplicate after a reconnect): do not retry.
-          stats.rejected++;
-        } else if (isCoordinatorClientError(e, 'NOT_CONNECTED') || isCoordinatorClientError(e, 'TIMEOUT')) {
-          stats.disconnected++; // Retried when the next state arrives.
-        }
-      },
-    ).finally(() => inflight.delete(key));
+    op()
+      .then(
+        () => {
+          done.add(key);
+          stats[counter]++;
+        },
+        (e: unknown) => {
+          if (isCoordinatorClientError(e, 'COORDINATOR_REJECTED')) {
+            done.add(key); // The phase moved on (or a duplicate after a reconnect): do not retry.
+            stats.rejected++;
+          } else if (isCoordinatorClientError(e, 'NOT_CONNECTED') || isCoordinatorClientError(e, 'TIMEOUT')) {
+            stats.disconnected++; // Retried when the next state arrives.
+          }
+        },
+      )
+      .finally(() => inflight.delete(key));
   };
   try {
     for await (const { state } of client.watch({ signal })) {
@@ -95,7 +97,8 @@ export async function runSimulatedNode(
       const index = state.epoch.clients.findIndex((c) => c.id === client.id);
       switch (state.runState) {
         case RunState.WaitingForMembers:
-          if (!state.pending.includes(client.id)) act(`join:${epoch}`, () => client.join({ signal }), 'joins');
+          if (!state.pending.includes(client.id))
+            act(`join:${epoch}`, () => client.join({ signal }), 'joins');
           break;
         case RunState.Warmup:
           if (index >= 0 && state.epoch.clients[index]!.state === 0) {
@@ -108,7 +111,11 @@ export async function runSimulatedNode(
           if (index < 0 || index >= round.clientsLen || state.epoch.clients[index]!.state !== 0) break;
           if (round.witnesses.some((w) => w.index === index)) break;
           if (!isWitness(state.config, round, index)) break;
-          act(`witness:${epoch}:${round.height}`, () => client.witness(makeWitness(state, index), { signal }), 'witnesses');
+          act(
+            `witness:${epoch}:${round.height}`,
+            () => client.witness(makeWitness(state, index), { signal }),
+            'witnesses',
+          );
           break;
         }
         default:

@@ -45,7 +45,9 @@ async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
     () => undefined,
     (err: unknown) => err,
   );
-  expect(isCoordinatorClientError(e), `expected a CoordinatorClientError ${code}, got ${String(e)}`).toBe(true);
+  expect(isCoordinatorClientError(e), `expected a CoordinatorClientError ${code}, got ${String(e)}`).toBe(
+    true,
+  );
   expect((e as { code: string }).code).toBe(code);
 }
 
@@ -55,7 +57,10 @@ async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
  * @param name - backend name shown in the test report
  * @param setup - creates the backend (called once, before the tests)
  */
-export function coordinatorClientComplianceTests(name: string, setup: () => Promise<ComplianceHarness>): void {
+export function coordinatorClientComplianceTests(
+  name: string,
+  setup: () => Promise<ComplianceHarness>,
+): void {
   describe(`CoordinatorClient compliance: ${name}`, () => {
     let h: ComplianceHarness;
     const clients: PsycheCoordinatorClient[] = [];
@@ -92,8 +97,14 @@ export function coordinatorClientComplianceTests(name: string, setup: () => Prom
       await expectCode(a.leave({ signal }), 'ABORTED');
       await expectCode(a.warmupWitness({ index: 0 }, { signal }), 'ABORTED');
       await expectCode(a.healthCheck({ checks: [{ index: 0, id: a.id }] }, { signal }), 'ABORTED');
-      await expectCode(a.checkpoint({ index: 0, checkpoint: { type: 'Hub', repoId: 'x', revision: null } }, { signal }), 'ABORTED');
-      await expectCode(a.waitFor(() => false, { signal }), 'ABORTED');
+      await expectCode(
+        a.checkpoint({ index: 0, checkpoint: { type: 'Hub', repoId: 'x', revision: null } }, { signal }),
+        'ABORTED',
+      );
+      await expectCode(
+        a.waitFor(() => false, { signal }),
+        'ABORTED',
+      );
       const it = a.watch({ signal });
       await expectCode(it.next(), 'ABORTED');
       // Nothing reached the backend: the client is still not pending.
@@ -171,7 +182,10 @@ export function coordinatorClientComplianceTests(name: string, setup: () => Prom
       const runs = [runSimulatedNode(a, { signal: ac.signal }), runSimulatedNode(b, { signal: ac.signal })];
       const warm = await wait(a, (u) => u.state.runState === RunState.Warmup);
       expect(warm.state.epoch.clients.map((c) => c.id).sort()).toEqual([a.id, b.id].sort());
-      const trained = await wait(a, (u) => u.state.runState === RunState.RoundWitness && u.state.progress.epoch === 0);
+      const trained = await wait(
+        a,
+        (u) => u.state.runState === RunState.RoundWitness && u.state.progress.epoch === 0,
+      );
       expect(currentRound(trained.state).witnesses.length).toBeGreaterThanOrEqual(1);
       const next = await wait(a, (u) => u.state.progress.epoch >= 1);
       ac.abort();
@@ -189,15 +203,24 @@ export function coordinatorClientComplianceTests(name: string, setup: () => Prom
       const run = runSimulatedNode(a, { signal: ac.signal });
       await wait(a, (u) => u.state.runState === RunState.WaitingForMembers);
       await b.join();
-      const warm = await wait(b, (u) => u.state.runState === RunState.Warmup && u.state.epoch.clients.some((c) => c.id === b.id));
+      const warm = await wait(
+        b,
+        (u) => u.state.runState === RunState.Warmup && u.state.epoch.clients.some((c) => c.id === b.id),
+      );
       const bi = warm.state.epoch.clients.findIndex((c) => c.id === b.id);
       await b.warmupWitness({ index: bi });
-      const ck = await b.checkpoint({ index: bi, checkpoint: { type: 'Hub', repoId: 'org/model', revision: 'abc' } });
+      const ck = await b.checkpoint({
+        index: bi,
+        checkpoint: { type: 'Hub', repoId: 'org/model', revision: 'abc' },
+      });
       const afterCk = await wait(b, (u) => u.version >= ck.version);
       expect(afterCk.state.model.checkpoint).toMatchObject({ repoId: 'org/model', revision: 'abc' });
       // Wrong index for this key: the sender is the authenticated key, so claiming a's index is refused.
       const ai = warm.state.epoch.clients.findIndex((c) => c.id === a.id);
-      const round = await wait(b, (u) => u.state.runState === RunState.RoundTrain || u.state.runState === RunState.RoundWitness);
+      const round = await wait(
+        b,
+        (u) => u.state.runState === RunState.RoundTrain || u.state.runState === RunState.RoundWitness,
+      );
       await expectCode(b.witness(makeWitness(round.state, ai)), 'COORDINATOR_REJECTED');
       if (isWitness(round.state.config, currentRound(round.state), bi)) {
         try {

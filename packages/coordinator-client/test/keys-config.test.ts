@@ -45,7 +45,9 @@ describe('Solana keypair files', () => {
     const arr = JSON.parse(formatSolanaKeypair(kp)) as number[];
     expect(arr).toHaveLength(64);
     arr[40] = (arr[40]! + 1) % 256;
-    expect(() => parseSolanaKeypair(JSON.stringify(arr), 'x.json')).toThrow(/x.json: public key .* does not match/);
+    expect(() => parseSolanaKeypair(JSON.stringify(arr), 'x.json')).toThrow(
+      /x.json: public key .* does not match/,
+    );
   });
 
   it.each([
@@ -70,7 +72,9 @@ describe('Solana keypair files', () => {
     expect(verify(sig, authMessage('run-a', nonce), kp.publicKey)).toBe(true);
     expect(verify(sig, authMessage('run-b', nonce), kp.publicKey)).toBe(false);
     expect(verify(sig.subarray(0, 10), authMessage('run-a', nonce), kp.publicKey)).toBe(false);
-    expect(verify(new Uint8Array(64), authMessage('run-a', nonce), new Uint8Array(32).fill(0xff))).toBe(false);
+    expect(verify(new Uint8Array(64), authMessage('run-a', nonce), new Uint8Array(32).fill(0xff))).toBe(
+      false,
+    );
   });
 });
 
@@ -93,9 +97,15 @@ global_batch_size_end = 4
 describe('run config', () => {
   it('applies defaults', () => {
     const c = parseRunConfig(goodToml, 'run.toml');
-    expect(c.server).toMatchObject({ host: '127.0.0.1', port: 0, tick_interval_ms: 500, max_message_bytes: 65536 });
+    expect(c.server).toMatchObject({
+      host: '127.0.0.1',
+      port: 0,
+      tick_interval_ms: 500,
+      max_message_bytes: 65536,
+    });
     expect(c.coordinator.witness_nodes).toBe(0);
-    expect(c.model).toEqual({});
+    expect(c.model.checkpoint).toEqual({ type: 'Ephemeral' });
+    expect(c.model.max_seq_len).toBe(2048);
   });
 
   it.each([
@@ -104,7 +114,11 @@ describe('run config', () => {
     [goodToml.replace('warmup_time = 2', 'warmup_time = "2"'), 'coordinator.warmup_time', /expected number/],
     [goodToml.replace('\nmin_clients = 1', '\nmin_clients = -1'), 'coordinator.min_clients', />=0/],
     [goodToml.replace('run_id = "r"', `run_id = "${'x'.repeat(33)}"`), 'run_id', /at most 32 bytes/],
-    [goodToml.replace('data_dir = "d"', 'data_dir = "d"\nallowlist = ["zz"]'), 'server.allowlist.0', /64-character hex/],
+    [
+      goodToml.replace('data_dir = "d"', 'data_dir = "d"\nallowlist = ["zz"]'),
+      'server.allowlist.0',
+      /64-character hex/,
+    ],
     [goodToml.replace('[server]\ndata_dir = "d"\n', ''), 'server', /expected object/],
   ])('names the bad field (%#)', (toml, field, re) => {
     expect.assertions(3);

@@ -42,7 +42,11 @@ export function testRunToml(o: TestRunOptions = {}): string {
     ...o.server,
   };
   const v = (x: string | number | string[]) =>
-    Array.isArray(x) ? `[${x.map((s) => JSON.stringify(s)).join(', ')}]` : typeof x === 'string' ? JSON.stringify(x) : String(x);
+    Array.isArray(x)
+      ? `[${x.map((s) => JSON.stringify(s)).join(', ')}]`
+      : typeof x === 'string'
+        ? JSON.stringify(x)
+        : String(x);
   return `run_id = ${JSON.stringify(o.runId ?? 'test-run')}
 
 [server]
@@ -67,6 +71,32 @@ ${o.extra ?? ''}
 `;
 }
 
+/** Runs the CLI (`src/bin.ts`) to completion as a child process. */
+export function runCliProcess(
+  args: string[],
+  cwd: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(
+      process.execPath,
+      ['--conditions=@psyche/source', '--import', tsxLoader, '--import', polyfills, binPath, ...args],
+      {
+        cwd,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 /** A coordinator server running as a real child process (`src/bin.ts serve`). */
 export class ServerProcess {
   readonly dir: string;
@@ -75,6 +105,8 @@ export class ServerProcess {
   url = '';
   wsUrl = '';
   stderr = '';
+  /** The listening line of the last start: recovered version and state hash. */
+  listening: { version: number; stateHash: string } = { version: -1, stateHash: '' };
 
   constructor(toml: string) {
     this.dir = mkdtempSync(join(tmpdir(), 'cc-server-'));
@@ -86,7 +118,17 @@ export class ServerProcess {
   async start(): Promise<void> {
     const child = spawn(
       process.execPath,
-      ['--conditions=@psyche/source', '--import', tsxLoader, '--import', polyfills, binPath, 'serve', '--config', this.configPath],
+      [
+        '--conditions=@psyche/source',
+        '--import',
+        tsxLoader,
+        '--import',
+        polyfills,
+        binPath,
+        'serve',
+        '--config',
+        this.configPath,
+      ],
       { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.child = child;
@@ -102,9 +144,10 @@ export class ServerProcess {
         out += d;
         const line = out.split('\n').find((l) => l.startsWith('{"event":"listening"'));
         if (line && !this.url) {
-          const j = JSON.parse(line) as { url: string; wsUrl: string };
+          const j = JSON.parse(line) as { url: string; wsUrl: string; version: number; stateHash: string };
           this.url = j.url;
           this.wsUrl = j.wsUrl;
+          this.listening = { version: j.version, stateHash: j.stateHash };
           child.off('exit', onExit);
           resolve();
         }
