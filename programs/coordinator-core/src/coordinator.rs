@@ -565,7 +565,9 @@ impl Coordinator {
             return;
         }
         if self.epoch_state.last_step == 0 && now >= self.epoch_state.start_timestamp + self.config.epoch_time {
-            self.epoch_state.last_step = self.progress.step + 2;
+            // Saturating: with total_steps = 2^32 − 2 the final step is 2^32 − 1 and `step + 2` leaves u32 (see
+            // DIVERGENCES.md); the round goes to Cooldown either way.
+            self.epoch_state.last_step = self.progress.step.saturating_add(2);
         }
         let step = self.progress.step;
         let wound_down = self.epoch_state.last_step != 0 && step >= self.epoch_state.last_step;
@@ -862,5 +864,171 @@ impl Coordinator {
         self.config = config;
         self.model = model;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{HubRepo, LrSchedule};
+
+    fn config() -> CoordinatorConfig {
+        CoordinatorConfig {
+            warmup_time: 30,
+            cooldown_time: 10,
+            max_round_train_time: 20,
+            round_witness_time: 2,
+            global_batch_size_warmup_tokens: 0,
+            epoch_time: 200,
+            total_steps: 100,
+            init_min_clients: 3,
+            min_clients: 2,
+            max_clients: 8,
+            witness_nodes: 0,
+            global_batch_size_start: 8,
+            global_batch_size_end: 8,
+            verification_percent: 0,
+            waiting_for_members_extra_time: 2,
+        }
+    }
+
+    fn model() -> ModelConfig {
+        ModelConfig {
+            max_seq_len: 64,
+            cold_start_warmup_steps: 0,
+            checkpoint: Checkpoint::Hub(HubRepo { repo_id: "org/model".into(), revision: None }),
+            lr_schedule: LrSchedule::Constant { base_lr: 3e-4, warmup_init_lr: 0.0, warmup_steps: 0 },
+        }
+    }
+
+    fn ids(n: u8) -> Vec<ClientId> {
+        (0..n).map(|i| [i + 1; 32]).collect()
+    }
+
+    /// A run in RoundTrain at height 0 with 3 clients (all witnesses, since witness_nodes = 0 → min(3, 32)).
+    fn training() -> Coordinator {
+        let mut c = Coordinator::new("t", config(), model()).unwrap();
+        c.resume(100).unwrap();
+        c.tick(&ids(3), 101, 0).unwrap(); // 3 pending, extra time (2 s) not yet elapsed
+        assert_eq!(c.run_state, RunState::WaitingForMembers);
+        c.tick(&[], 102, 0).unwrap(); // 102 >= 100 + 2 → Warmup
+        assert_eq!(c.run_state, RunState::Warmup);
+        for i in 0..3 {
+            c.warmup_witness(ids(3)[i], i as u64, 103, 42).unwrap();
+        }
+        assert_eq!(c.run_state, RunState::RoundTrain);
+        c
+    }
+
+    fn witness_all(c: &mut Coordinator, now: u64) {
+        let everyone: Vec<ClientId> = c.epoch_state.clients.iter().map(|x| x.id).collect();
+        for i in c.witness_indices(&c.current_round().clone()) {
+            let mut p = Bloom::new(64, [9; 8]);
+            for id in &everyone {
+                p.add(&sha256(id));
+            }
+            let m = [i as u8; 32];
+            let msg = WitnessMessage {
+                from: everyone[i as usize],
+                index: i as u64,
+                participant_bloom: p,
+                broadcast_bloom: Bloom::new(8, [1; 8]),
+                broadcast_merkle: &m,
+            };
+            c.witness(&msg, now).unwrap();
+        }
+    }
+
+    #[test]
+    fn rounds_advance_data_index_by_the_batch_size() {
+        let mut c = training();
+        assert_eq!(c.current_round().data_index, 0);
+        assert_eq!(c.witness_indices(c.current_round()), [0, 1, 2]);
+        witness_all(&mut c, 104); // 3 of 3 expected witnesses → RoundWitness at once (opportunistic)
+        assert_eq!(c.run_state, RunState::RoundWitness);
+        c.tick(&[], 105, 0).unwrap(); // 105 < 104 + 2: no change
+        assert_eq!(c.run_state, RunState::RoundWitness);
+        c.tick(&[], 106, 7).unwrap(); // round_witness_time elapsed → step 2, next round
+        assert_eq!((c.run_state, c.progress.step), (RunState::RoundTrain, 2));
+        // Height 1 starts at 0 + batch 8; its assignment covers [8, 15] (8 sequences over 3 trainers: 3, 3, 2).
+        let r = c.current_round().clone();
+        assert_eq!((r.height, r.data_index, c.epoch_state.rounds_head), (1, 8, 1));
+        let sizes: Vec<u64> = c.assign_batches(&r).iter().map(|(b, _)| b.len()).collect();
+        assert_eq!(sizes, [3, 3, 2]);
+        // The seed chains through the previous witnesses' merkle roots (§8).
+        let prev: Vec<(u32, [u8; 32])> = (0..3u32).map(|i| (i, [i as u8; 32])).collect();
+        let expected = round_seed(7, c.epoch_state.rounds[0].random_seed, 0, 2, &prev);
+        assert_eq!(r.random_seed, expected);
+    }
+
+    #[test]
+    fn health_check_drops_only_the_unhealthy() {
+        let mut c = training();
+        let everyone = ids(3);
+        let mut now = 104;
+        // Heights 0 and 1 with every client seen; then at height 2 the previous round (1) is judged.
+        for _ in 0..2 {
+            witness_all(&mut c, now);
+            now += 2;
+            c.tick(&[], now, 1).unwrap();
+        }
+        assert_eq!(c.current_round().height, 2);
+        let early = training().health_check(everyone[0], &[HealthCheckEntry { index: 1, id: everyone[1] }], 200);
+        assert_eq!(early.unwrap_err().code, ErrorCode::HealthCheckTooEarly);
+        // Make client 2 invisible to every witness of round 1.
+        let prev = (c.epoch_state.rounds_head as usize + 3) % 4;
+        for w in c.epoch_state.rounds[prev].witnesses.iter_mut() {
+            w.participant_bloom = Bloom::new(64, [9; 8]);
+            w.participant_bloom.add(&sha256(&everyone[0]));
+            w.participant_bloom.add(&sha256(&everyone[1]));
+        }
+        let checks = [HealthCheckEntry { index: 1, id: everyone[1] }, HealthCheckEntry { index: 2, id: everyone[2] }];
+        let r = c.health_check(everyone[0], &checks, now).unwrap();
+        assert_eq!(r, HealthCheckResult { dropped: 1, rejected_healthy: 1, already_unhealthy: 0 });
+        assert_eq!(c.epoch_state.clients[2].state, ClientState::Dropped);
+        assert_eq!(c.epoch_state.clients[1].state, ClientState::Healthy);
+        // Reporting it again counts it as already unhealthy; a mismatched id voids the report unchanged.
+        let again = c.health_check(everyone[0], &checks[1..], now).unwrap();
+        assert_eq!(again.already_unhealthy, 1);
+        let before = c.clone();
+        let bad = [HealthCheckEntry { index: 1, id: everyone[2] }];
+        assert_eq!(c.health_check(everyone[0], &bad, now).unwrap_err().code, ErrorCode::InvalidHealthCheck);
+        assert_eq!(c, before);
+    }
+
+    #[test]
+    fn last_step_saturates_at_the_u32_limit() {
+        // total_steps = 2^32 − 2: the final RoundWitness tick makes step 2^32 − 1; `step + 2` must not overflow.
+        let mut cfg = config();
+        cfg.total_steps = (1 << 32) - 2;
+        let mut c = Coordinator::new("t", cfg, model()).unwrap();
+        c.resume(100).unwrap();
+        c.tick(&ids(3), 102, 0).unwrap();
+        c.tick(&[], 104, 0).unwrap();
+        for i in 0..3 {
+            c.warmup_witness(ids(3)[i], i as u64, 105, 1).unwrap();
+        }
+        witness_all(&mut c, 106);
+        c.progress.step = u32::MAX - 1;
+        c.tick(&[], 400, 0).unwrap(); // epoch timed out (400 >= 104 + 200)
+        assert_eq!(c.progress.step, u32::MAX);
+        assert_eq!(c.epoch_state.last_step, u32::MAX);
+        assert_eq!(c.run_state, RunState::Cooldown);
+        c.tick(&[], 410, 0).unwrap();
+        assert_eq!(c.run_state, RunState::Finished);
+    }
+
+    #[test]
+    fn timestamps_and_halted_states_are_checked_first() {
+        let mut c = Coordinator::new("t", config(), model()).unwrap();
+        assert_eq!(c.tick(&[], 5, 0).unwrap_err().code, ErrorCode::Halted);
+        assert_eq!(c.join([1; 32]).unwrap_err().code, ErrorCode::Halted);
+        c.resume(50).unwrap();
+        assert_eq!(c.tick(&[], 49, 0).unwrap_err().code, ErrorCode::InvalidTimestamp);
+        assert_eq!(c.tick(&[], 1 << 53, 0).unwrap_err().code, ErrorCode::InvalidTimestamp);
+        assert_eq!(client_id_from_hex("AB").unwrap_err().code, ErrorCode::InvalidClientId);
+        assert_eq!(client_id_from_hex(&"0f".repeat(32)).unwrap(), [0x0f; 32]);
+        let e = c.update_config(&[ConfigChange::Integer("warmup_time".into(), 1)]).unwrap_err();
+        assert_eq!(e.code, ErrorCode::WrongRunState);
     }
 }
