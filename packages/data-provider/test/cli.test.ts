@@ -25,10 +25,24 @@ describe('psyche-data CLI', () => {
     writeFileSync(join(dir, 'a.txt'), sampleText(30_000, 1));
     writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(handMadeTokenizerJson()));
     const out = join(dir, 'out');
-    const r = await runChild([...tsNodeArgs(CLI), 'prepare', join(dir, '*.txt'), '--out', out, '--shard-tokens', '10000', '--tokenizer', join(dir, 'tokenizer.json')]);
+    const r = await runChild([
+      ...tsNodeArgs(CLI),
+      'prepare',
+      join(dir, '*.txt'),
+      '--out',
+      out,
+      '--shard-tokens',
+      '10000',
+      '--tokenizer',
+      join(dir, 'tokenizer.json'),
+    ]);
     expect(r.stderr).not.toMatch(/error/i);
     expect(r.code).toBe(0);
-    const summary = JSON.parse(r.stdout.trim()) as { complete: boolean; totalTokens: number; tokenizer: string };
+    const summary = JSON.parse(r.stdout.trim()) as {
+      complete: boolean;
+      totalTokens: number;
+      tokenizer: string;
+    };
     expect(summary.complete).toBe(true);
     expect(summary.tokenizer).toMatch(/^hf:/);
     // Non-TTY stderr: the progress bar prints plain lines ending at 100%.
@@ -42,8 +56,14 @@ describe('psyche-data CLI', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'a.txt'), sampleText(20_000, 2));
     const out = join(dir, 'out');
-    expect(await runDataCli(['prepare', join(dir, 'a.txt'), '--out', out, '--no-progress'], { stdout: sink().stream })).toBe(0);
-    const child = spawn(process.execPath, [...tsNodeArgs(CLI), 'serve', out, '--port', '0'], { cwd: REPO_ROOT });
+    expect(
+      await runDataCli(['prepare', join(dir, 'a.txt'), '--out', out, '--no-progress'], {
+        stdout: sink().stream,
+      }),
+    ).toBe(0);
+    const child = spawn(process.execPath, [...tsNodeArgs(CLI), 'serve', out, '--port', '0'], {
+      cwd: REPO_ROOT,
+    });
     const closed = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
     try {
       const url = await new Promise<string>((resolve, reject) => {
@@ -58,7 +78,9 @@ describe('psyche-data CLI', () => {
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
       const http = createTokenDataset(await openHttpShards(url), { seqLen: 32 });
       const local = createTokenDataset(await openLocalShards(out), { seqLen: 32 });
-      expect((await http.getBatch({ start: 0, end: 9 })).tokens).toEqual((await local.getBatch({ start: 0, end: 9 })).tokens);
+      expect((await http.getBatch({ start: 0, end: 9 })).tokens).toEqual(
+        (await local.getBatch({ start: 0, end: 9 })).tokens,
+      );
       await local.close();
     } finally {
       child.kill('SIGTERM');

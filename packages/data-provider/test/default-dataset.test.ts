@@ -41,10 +41,14 @@ describe('embedded default dataset', () => {
   });
 
   it('names the knob when no TypeScript lib directory is found', async () => {
-    await expect(ensureDefaultDataset({ cacheDir: tempDir(), typescriptLibDir: join(tempDir(), 'nope') })).rejects.toMatchObject({
+    await expect(
+      ensureDefaultDataset({ cacheDir: tempDir(), typescriptLibDir: join(tempDir(), 'nope') }),
+    ).rejects.toMatchObject({
       code: 'NOT_FOUND',
       details: { parameter: 'typescriptLibDir' },
     });
-    await expect(ensureDefaultDataset({ cacheDir: tempDir(), typescriptLibDir: tempDir() })).rejects.toThrow(/holds no lib\.\*\.d\.ts/);
+    await expect(ensureDefaultDataset({ cacheDir: tempDir(), typescriptLibDir: tempDir() })).rejects.toThrow(
+      /holds no lib\.\*\.d\.ts/,
+    );
   });
 });
