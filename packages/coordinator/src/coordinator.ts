@@ -398,21 +398,31 @@ function tickCooldown(state: CoordinatorState, now: number): TickResult {
 // ---------------------------------------------------------------------------------------------------------------
 // Public operations (docs/coordinator.md §6)
 
-function addPending(state: CoordinatorState, ids: readonly ClientId[]): void {
-  const present = new Set(state.pending);
+function addPending(state: CoordinatorState, ids: readonly ClientId[], field: string): void {
+  if (ids.length === 0) return;
   const fresh: ClientId[] = [];
-  for (const id of ids) {
-    if (!present.has(id)) {
-      present.add(id);
-      fresh.push(id);
+  if (ids.length === 1) {
+    // O(pending) scan, no Set: the common single-join path.
+    if (!state.pending.includes(ids[0]!)) fresh.push(ids[0]!);
+  } else {
+    const present = new Set(state.pending);
+    for (const id of ids) {
+      if (!present.has(id)) {
+        present.add(id);
+        fresh.push(id);
+      }
     }
   }
   if (state.pending.length + fresh.length > MAX_PENDING) {
-    throw new CoordinatorError('PendingFull', `the pending list holds at most ${MAX_PENDING} joiners`, {
-      field: 'newClients',
-      pending: state.pending.length,
-      adding: fresh.length,
-    });
+    throw new CoordinatorError(
+      'PendingFull',
+      `${field}: the pending list holds at most ${MAX_PENDING} joiners`,
+      {
+        field,
+        pending: state.pending.length,
+        adding: fresh.length,
+      },
+    );
   }
   for (const id of fresh) state.pending.push(id);
 }
@@ -449,7 +459,7 @@ export function tick(
     });
   }
   for (let i = 0; i < newClients.length; i++) validateClientId(newClients[i], `newClients[${i}]`);
-  addPending(state, newClients);
+  addPending(state, newClients, 'newClients');
   switch (state.runState) {
     case RunState.WaitingForMembers:
       return tickWaitingForMembers(state, now);
@@ -475,7 +485,7 @@ export function tick(
 export function join(state: CoordinatorState, id: ClientId): void {
   requireNotHalted(state, 'join');
   validateClientId(id, 'id');
-  addPending(state, [id]);
+  addPending(state, [id], 'id');
 }
 
 /**
