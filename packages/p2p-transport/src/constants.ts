@@ -28,3 +28,9 @@ export const SEND_CHUNK_BYTES = 256 * 1024;
 export const EWMA_ALPHA = 0.3;
 /** Replay-protection entries are dropped for rounds older than `current - REPLAY_WINDOW_ROUNDS`. */
 export const REPLAY_WINDOW_ROUNDS = 4;
+/** Psyche `max_distro_retries`: rounds of retries over all holders. */
+export const FETCH_RETRIES = 3;
+/** Psyche's retry back-off base (2 s). */
+export const RETRY_BACKOFF_MS = 2000;
+/** Inbound connections per second accepted from one host (libp2p's own default is 5). */
+export const INBOUND_CONNECTIONS_PER_SECOND = 64;

@@ -34,6 +34,8 @@ export interface MetricsSnapshot {
   announcementsAccepted: number;
   announcementsPublished: number;
   announcementsRejected: Record<RejectionReason, number>;
+  /** Blob transfers being served right now. */
+  servesInFlight: number;
   blobRequestsServed: number;
   blobRequestsRefused: number;
   /** Inbound blob frames that failed to parse (never crash the node). */
@@ -59,6 +61,7 @@ export class Metrics {
     'not-allowed': 0,
     replayed: 0,
   };
+  servesInFlight = 0;
   blobRequestsServed = 0;
   blobRequestsRefused = 0;
   malformedFrames = 0;
@@ -125,6 +128,7 @@ export class Metrics {
       announcementsAccepted: this.announcementsAccepted,
       announcementsPublished: this.announcementsPublished,
       announcementsRejected: { ...this.announcementsRejected },
+      servesInFlight: this.servesInFlight,
       blobRequestsServed: this.blobRequestsServed,
       blobRequestsRefused: this.blobRequestsRefused,
       malformedFrames: this.malformedFrames,

@@ -43,6 +43,8 @@ import {
   BLOB_PROTOCOL,
   CHECKPOINT_CHUNK_BYTES,
   DOWNLOAD_TIMEOUT_MS,
+  FETCH_RETRIES,
+  INBOUND_CONNECTIONS_PER_SECOND,
   MAX_ANNOUNCEMENT_BYTES,
   MAX_BLOB_BYTES,
   MAX_CONCURRENT_DOWNLOADS,
@@ -50,6 +52,7 @@ import {
   MAX_ERRORS_PER_PEER,
   REPLAY_WINDOW_ROUNDS,
   REQUEST_TIMEOUT_MS,
+  RETRY_BACKOFF_MS,
   ROUND_TOLERANCE,
   SEND_CHUNK_BYTES,
 } from './constants.js';
@@ -89,14 +92,25 @@ export interface P2PNodeInit {
   maxConcurrentServes?: number;
   /** Per-attempt download timeout. Default 600 000 ms. */
   downloadTimeoutMs?: number;
+  /** Longest time one served transfer may take (a stalled reader frees its slot then). Default 600 000 ms. */
+  serveTimeoutMs?: number;
   /** Time allowed for a request frame or a response header. Default 10 000 ms. */
   requestTimeoutMs?: number;
   /** Failed attempts after which a peer is no longer tried. Default 5. */
   maxErrorsPerPeer?: number;
+  /** Rounds of retries over all holders after every holder failed. Default 3 (Psyche). */
+  fetchRetries?: number;
+  /** Back-off before retry round n is `retryBackoffMs · 2^(n−1)`. Default 2000 ms (Psyche). */
+  retryBackoffMs?: number;
   /** Upload cap in bytes/s over all served blobs; `0`/absent means unlimited. */
   maxServeBytesPerSecond?: number;
   /** Keep fetched blobs in the local store so they can be served on. Default `true`. */
   keepFetched?: boolean;
+  /**
+   * Inbound connections accepted per second from one host (libp2p rate limit; libp2p's default of 5 is too
+   * low when several nodes share a host, as in local runs). Default 64.
+   */
+  inboundConnectionsPerSecondPerHost?: number;
   /** Gossipsub seen-cache TTL (duplicate suppression). Default gossipsub's 120 000 ms. */
   gossipSeenTtlMs?: number;
 }
@@ -289,7 +303,14 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
   private readonly cfg: Required<
     Omit<
       P2PNodeInit,
-      'runId' | 'privateKey' | 'keyFile' | 'allowlist' | 'logger' | 'gossipSeenTtlMs' | 'listen'
+      | 'runId'
+      | 'privateKey'
+      | 'keyFile'
+      | 'allowlist'
+      | 'logger'
+      | 'gossipSeenTtlMs'
+      | 'listen'
+      | 'inboundConnectionsPerSecondPerHost'
     >
   >;
   private readonly init_: P2PNodeInit;
@@ -326,7 +347,10 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
       maxConcurrentServes: init.maxConcurrentServes ?? MAX_CONCURRENT_SERVES,
       downloadTimeoutMs: init.downloadTimeoutMs ?? DOWNLOAD_TIMEOUT_MS,
       requestTimeoutMs: init.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
+      serveTimeoutMs: init.serveTimeoutMs ?? DOWNLOAD_TIMEOUT_MS,
       maxErrorsPerPeer: init.maxErrorsPerPeer ?? MAX_ERRORS_PER_PEER,
+      fetchRetries: init.fetchRetries ?? FETCH_RETRIES,
+      retryBackoffMs: init.retryBackoffMs ?? RETRY_BACKOFF_MS,
       maxServeBytesPerSecond: init.maxServeBytesPerSecond ?? 0,
       keepFetched: init.keepFetched ?? true,
     };
@@ -335,8 +359,19 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
     assertInteger('maxConcurrentServes', this.cfg.maxConcurrentServes, 1, 4096);
     assertInteger('downloadTimeoutMs', this.cfg.downloadTimeoutMs, 1, 2 ** 31 - 1);
     assertInteger('requestTimeoutMs', this.cfg.requestTimeoutMs, 1, 2 ** 31 - 1);
+    assertInteger('serveTimeoutMs', this.cfg.serveTimeoutMs, 1, 2 ** 31 - 1);
     assertInteger('maxErrorsPerPeer', this.cfg.maxErrorsPerPeer, 1, 1_000_000);
+    assertInteger('fetchRetries', this.cfg.fetchRetries, 0, 100);
+    assertInteger('retryBackoffMs', this.cfg.retryBackoffMs, 0, 2 ** 31 - 1);
     assertInteger('maxServeBytesPerSecond', this.cfg.maxServeBytesPerSecond, 0, Number.MAX_SAFE_INTEGER);
+    if (init.inboundConnectionsPerSecondPerHost !== undefined) {
+      assertInteger(
+        'inboundConnectionsPerSecondPerHost',
+        init.inboundConnectionsPerSecondPerHost,
+        1,
+        1_000_000,
+      );
+    }
     if (init.gossipSeenTtlMs !== undefined)
       assertInteger('gossipSeenTtlMs', init.gossipSeenTtlMs, 1, 2 ** 31 - 1);
     this.allowlist = this.normaliseAllowlist(init.allowlist);
@@ -372,6 +407,14 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
       transports: [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
+      connectionManager: {
+        inboundConnectionThreshold:
+          this.init_.inboundConnectionsPerSecondPerHost ?? INBOUND_CONNECTIONS_PER_SECOND,
+        maxIncomingPendingConnections: Math.max(
+          64,
+          this.init_.inboundConnectionsPerSecondPerHost ?? INBOUND_CONNECTIONS_PER_SECOND,
+        ),
+      },
       connectionGater: {
         denyDialPeer: (peer) => this.deny(peer.toString()),
         denyInboundEncryptedConnection: (peer) => this.deny(peer.toString()),
@@ -467,6 +510,33 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
       options.signal?.addEventListener('abort', onAbort, { once: true });
       if (options.signal?.aborted === true) onAbort();
     });
+  }
+
+  /**
+   * Records addresses of a peer (e.g. from the coordinator's client list) so blob fetches can dial it
+   * directly without a prior connection. Addresses must not include `/p2p/`.
+   */
+  async addPeerAddresses(peer: PeerLike, addrs: string[], options: AbortOptions = {}): Promise<void> {
+    this.assertStarted('addPeerAddresses');
+    const id = peerIdFromString(toPeerIdString(peer, 'peer'));
+    if (!Array.isArray(addrs)) {
+      throw new P2PTransportError('INVALID_PARAMETER', 'addrs must be an array of multiaddr strings', {
+        parameter: 'addrs',
+      });
+    }
+    const multiaddrs = addrs.map((a, i) => {
+      try {
+        return multiaddr(a).decapsulateCode(421);
+      } catch (cause) {
+        throw new P2PTransportError(
+          'INVALID_PARAMETER',
+          `addrs[${i}]: '${a}' is not a multiaddr`,
+          { parameter: `addrs[${i}]` },
+          { cause },
+        );
+      }
+    });
+    await this.libp2p.peerStore.merge(id, { multiaddrs }, options);
   }
 
   /** Dials a peer by multiaddr (must include `/p2p/<id>`) or peer id. */
@@ -740,15 +810,14 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
     if (local !== undefined) return local.bytes.slice();
     const release = await this.downloads.acquire(this.userSignal(options.signal));
     try {
-      const candidates = this.candidates(ref, options.providers);
-      const attempts: Array<{ peer: string; code: string; message: string }> = [];
-      for (const peer of candidates) {
-        if ((this.stats(peer)?.fetchFailures ?? 0) >= this.cfg.maxErrorsPerPeer) continue;
-        const signal = this.attemptSignal(options.signal, this.cfg.downloadTimeoutMs);
-        const buffer = new Uint8Array(ref.size);
-        const hasher = createHasher(ref.hashAlgorithm);
-        let pos = 0;
-        try {
+      const { peer, value } = await this.tryHolders(
+        ref,
+        options,
+        `fetch ${blobKey(ref)}`,
+        async (peer, signal) => {
+          const buffer = new Uint8Array(ref.size);
+          const hasher = createHasher(ref.hashAlgorithm);
+          let pos = 0;
           await this.fetchRange(peer, ref, 0, ref.size, signal, (chunk) => {
             buffer.set(chunk, pos);
             pos += chunk.byteLength;
@@ -759,34 +828,70 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
             this.penalise(peer, 'hash mismatch');
             throw new P2PTransportError(
               'HASH_MISMATCH',
-              `blob from ${peer} does not hash to the requested ${blobKey(ref)}`,
-              {
-                peer,
-              },
+              `blob from ${peer} does not hash to ${blobKey(ref)}`,
+              { peer },
             );
           }
-          this.metricsStore.peer(peer).fetchSuccesses++;
-          if (this.cfg.keepFetched)
-            this.blobs.set(blobKey(ref), { ref, bytes: buffer.slice(), round: this.round });
-          this.safeDispatchEvent('blob:fetched', { detail: { ref, peer } });
           return buffer;
-        } catch (e) {
-          const err = this.translate(e, signal, options.signal, `fetch ${blobKey(ref)} from ${peer}`);
-          if (err.code === 'ABORTED') throw err;
-          this.metricsStore.peer(peer).fetchFailures++;
-          if (pos === 0 && err.code !== 'HASH_MISMATCH') this.metricsStore.recordBandwidth(peer, 0);
-          attempts.push({ peer, code: err.code, message: err.message });
-          this.log('fetch %s from %s failed: %s', blobKey(ref), peer, err.message);
-        }
-      }
-      throw new P2PTransportError(
-        'FETCH_FAILED',
-        `fetch ${blobKey(ref)}: all ${attempts.length} holder(s) failed${attempts.length > 0 ? `: ${attempts.map((a) => `${a.peer}: ${a.code}`).join('; ')}` : ''}`,
-        { key: blobKey(ref), attempts },
+        },
       );
+      if (this.cfg.keepFetched)
+        this.blobs.set(blobKey(ref), { ref, bytes: value.slice(), round: this.round });
+      this.safeDispatchEvent('blob:fetched', { detail: { ref, peer } });
+      return value;
     } finally {
       release();
     }
+  }
+
+  /**
+   * Runs `attempt` against the ranked holders of `ref`; on failure tries the next one. When every holder
+   * failed, waits `retryBackoffMs · 2^(n−1)` and starts over (re-ranking, picking up new holders), at most
+   * `fetchRetries` times. Peers that sent bad data or reached `maxErrorsPerPeer` failures are skipped.
+   */
+  private async tryHolders<T>(
+    ref: BlobRef,
+    options: FetchOptions,
+    what: string,
+    attempt: (peer: string, signal: AbortSignal) => Promise<T>,
+  ): Promise<{ peer: string; value: T }> {
+    const attempts: Array<{ peer: string; code: string; message: string }> = [];
+    const liars = new Set<string>();
+    for (let retry = 0; retry <= this.cfg.fetchRetries; retry++) {
+      if (retry > 0) {
+        const signal = this.userSignal(options.signal);
+        await sleep(this.cfg.retryBackoffMs * 2 ** (retry - 1), signal);
+        if (signal.aborted)
+          throw new P2PTransportError('ABORTED', `${what}: aborted`, {}, { cause: signal.reason });
+      }
+      let tried = 0;
+      for (const peer of this.candidates(ref, options.providers)) {
+        if (liars.has(peer) || (this.stats(peer)?.fetchFailures ?? 0) >= this.cfg.maxErrorsPerPeer) continue;
+        tried++;
+        const signal = this.attemptSignal(options.signal, this.cfg.downloadTimeoutMs);
+        const bytesBefore = this.stats(peer)?.bytesIn ?? 0;
+        try {
+          const value = await attempt(peer, signal);
+          this.metricsStore.peer(peer).fetchSuccesses++;
+          return { peer, value };
+        } catch (e) {
+          const err = this.translate(e, signal, options.signal, `${what} from ${peer}`);
+          if (err.code === 'ABORTED') throw err;
+          const stats = this.metricsStore.peer(peer);
+          stats.fetchFailures++;
+          if (err.code === 'HASH_MISMATCH') liars.add(peer);
+          else if (stats.bytesIn === bytesBefore) this.metricsStore.recordBandwidth(peer, 0);
+          attempts.push({ peer, code: err.code, message: err.message });
+          this.log('%s from %s failed: %s', what, peer, err.message);
+        }
+      }
+      if (tried === 0) break;
+    }
+    throw new P2PTransportError(
+      'FETCH_FAILED',
+      `${what}: ${attempts.length} attempt(s) failed${attempts.map((a) => `; ${a.message}`).join('')}`,
+      { key: blobKey(ref), attempts },
+    );
   }
 
   /**
@@ -874,36 +979,22 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
     options: FetchOptions,
     progress: (peer: string, got: number) => void,
   ): Promise<{ peer: string; bytes: Uint8Array }> {
-    const attempts: Array<{ peer: string; code: string; message: string }> = [];
-    for (const peer of this.candidates(ref, options.providers)) {
-      if ((this.stats(peer)?.fetchFailures ?? 0) >= this.cfg.maxErrorsPerPeer) continue;
-      const signal = this.attemptSignal(options.signal, this.cfg.downloadTimeoutMs);
-      const bytes = new Uint8Array(length);
-      let got = 0;
-      try {
+    const { peer, value } = await this.tryHolders(
+      ref,
+      options,
+      `fetch ${blobKey(ref)} range ${offset}+${length}`,
+      async (peer, signal) => {
+        const bytes = new Uint8Array(length);
+        let got = 0;
         await this.fetchRange(peer, ref, offset, length, signal, (c) => {
           bytes.set(c, got);
           got += c.byteLength;
           progress(peer, got);
         });
-        this.metricsStore.peer(peer).fetchSuccesses++;
-        return { peer, bytes };
-      } catch (e) {
-        const err = this.translate(e, signal, options.signal, `fetch range ${offset}+${length} from ${peer}`);
-        if (err.code === 'ABORTED') throw err;
-        this.metricsStore.peer(peer).fetchFailures++;
-        attempts.push({ peer, code: err.code, message: err.message });
-      }
-    }
-    throw new P2PTransportError(
-      'FETCH_FAILED',
-      `fetch ${blobKey(ref)} range ${offset}+${length}: no holder answered`,
-      {
-        key: blobKey(ref),
-        offset,
-        attempts,
+        return bytes;
       },
     );
+    return { peer, bytes: value };
   }
 
   private candidates(ref: BlobRef, providers: PeerLike[] | undefined): string[] {
@@ -1032,6 +1123,7 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
       this.cfg.requestTimeoutMs,
     );
     let release: (() => void) | null = null;
+    let serveTimer: ReturnType<typeof setTimeout> | undefined;
     const respond = async (status: number, total: number): Promise<void> => {
       await sendAll(stream, encodeResponseHeader(status, total), this.shutdown.signal);
     };
@@ -1087,6 +1179,19 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
         await stream.close();
         return;
       }
+      this.metricsStore.servesInFlight++;
+      const slot = release;
+      release = () => {
+        this.metricsStore.servesInFlight--;
+        slot();
+      };
+      serveTimer = setTimeout(
+        () =>
+          stream.abort(
+            new P2PTransportError('TIMEOUT', `serving took longer than ${this.cfg.serveTimeoutMs} ms`),
+          ),
+        this.cfg.serveTimeoutMs,
+      );
       const end = req.length === 0 ? size : Math.min(size, req.offset + req.length);
       await respond(STATUS.OK, size);
       for (let pos = req.offset; pos < end; pos += SEND_CHUNK_BYTES) {
@@ -1096,6 +1201,9 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
         await sendAll(stream, slice, this.shutdown.signal);
         this.metricsStore.addOut(peer, slice.byteLength);
       }
+      // Free the serve slot before closing: the client may send its next request as soon as it sees EOF.
+      release();
+      release = null;
       await stream.close();
       this.metricsStore.blobRequestsServed++;
       this.safeDispatchEvent('blob:served', {
@@ -1106,6 +1214,7 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
       stream.abort(e as Error);
     } finally {
       clearTimeout(timer);
+      clearTimeout(serveTimer);
       release?.();
     }
   }

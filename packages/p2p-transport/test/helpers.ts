@@ -34,6 +34,7 @@ export async function startNodes(
       runId: 'test-run',
       privateKey: k,
       allowlist: ks.map((x) => x.publicKey.raw),
+      retryBackoffMs: 50,
       ...init,
     });
     registry.push(node);
