@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createConfig, type DeepseekV2Config, parameterShapes, qHeadDim } from './config.js';
 import { MlaError } from './errors.js';
 import { registerGradients } from './kernels.js';
+import { mm, splitLastAxis, swapLast } from './ops.js';
 import { seededNormal } from './rng.js';
 import { applyRope, ropeTables } from './rope.js';
 
@@ -67,7 +68,7 @@ function rmsNorm(x: tf.Tensor, w: tf.Tensor, eps: number): tf.Tensor {
 
 /** `x @ Wᵀ` with a PyTorch-layout weight `[out, in]`. */
 function linear(x: tf.Tensor2D, w: tf.Tensor): tf.Tensor2D {
-  return tf.matMul(x, w as tf.Tensor2D, false, true);
+  return mm(x, tf.transpose(w));
 }
 
 /** Causal additive mask `[tq, tk]` for queries at positions `past … past+tq−1` over keys `0 … tk−1`. */
@@ -105,6 +106,7 @@ export class MlaModel {
   readonly #vars: Map<string, tf.Variable>;
   readonly #prefix: string;
   #disposed = false;
+  #prepared: Map<string, tf.Tensor> | null = null;
 
   private constructor(config: DeepseekV2Config, values: Map<string, Float32Array>, trainable: boolean) {
     registerGradients();
@@ -244,6 +246,44 @@ export class MlaModel {
     return this.#vars.get(name)!;
   }
 
+  /** `x @ Wᵀ` for the named weight; uses the pre-transposed copy while {@link generate} runs. */
+  #lin(x: tf.Tensor2D, name: string): tf.Tensor2D {
+    const t = this.#prepared?.get(name);
+    return t ? tf.matMul(x, t as tf.Tensor2D) : linear(x, this.#w(name));
+  }
+
+  /**
+   * Inference-only weight layouts, built once per {@link generate} call: every linear weight transposed to
+   * `[in, out]` (so decode matmuls need no transpose), and per layer the absorbed `W_UK` `[H, dn, r]` and
+   * `W_UVᵀ` `[H, r, dv]` split out of `kv_b_proj`. Released by `#releasePrepared`.
+   */
+  #prepare(): void {
+    const c = this.config;
+    const { num_attention_heads: h, kv_lora_rank: r, qk_nope_head_dim: dn, v_head_dim: dv } = c;
+    const map = new Map<string, tf.Tensor>();
+    tf.tidy(() => {
+      for (const [name, v] of this.#vars) {
+        if (v.rank === 2) map.set(name, tf.keep(tf.transpose(v)));
+      }
+      for (let l = 0; l < c.num_hidden_layers; l++) {
+        const p = `model.layers.${l}.self_attn`;
+        const [wUk, wUv] = tf.split(
+          tf.reshape(this.#w(`${p}.kv_b_proj.weight`), [h, dn + dv, r]),
+          [dn, dv],
+          1,
+        );
+        map.set(`${p}.w_uk`, tf.keep(wUk!));
+        map.set(`${p}.w_uv_t`, tf.keep(tf.transpose(wUv!, [0, 2, 1])));
+      }
+    });
+    this.#prepared = map;
+  }
+
+  #releasePrepared(): void {
+    if (this.#prepared) tf.dispose([...this.#prepared.values()]);
+    this.#prepared = null;
+  }
+
   /** Validates token ids and returns an int32 `[B, T]` tensor (caller owns) plus its shape. */
   #tokens(tokens: TokenBatch, parameter: string, minLen: number): tf.Tensor2D {
     const { vocab_size: vocab, max_position_embeddings: maxPos } = this.config;
@@ -349,25 +389,25 @@ export class MlaModel {
     const h = c.num_attention_heads;
     let q: tf.Tensor2D;
     if (c.q_lora_rank === null) {
-      q = linear(x, this.#w(`${p}.q_proj.weight`));
+      q = this.#lin(x, `${p}.q_proj.weight`);
     } else {
       const qa = rmsNorm(
-        linear(x, this.#w(`${p}.q_a_proj.weight`)),
+        this.#lin(x, `${p}.q_a_proj.weight`),
         this.#w(`${p}.q_a_layernorm.weight`),
         c.rms_norm_eps,
       );
-      q = linear(qa as tf.Tensor2D, this.#w(`${p}.q_b_proj.weight`));
+      q = this.#lin(qa as tf.Tensor2D, `${p}.q_b_proj.weight`);
     }
     const q4 = tf.reshape(q, [b, t, h, qHeadDim(c)]);
-    const [qNope, qPe] = tf.split(q4, [c.qk_nope_head_dim, c.qk_rope_head_dim], 3);
+    const [qNope, qPe] = splitLastAxis(q4, [c.qk_nope_head_dim, c.qk_rope_head_dim]);
     return [qNope as tf.Tensor4D, qPe as tf.Tensor4D];
   }
 
   /** Latent path → normalized latent `[B·T, r]` and unrotated shared rope key `[B·T, rope]`. */
   #latent(x: tf.Tensor2D, p: string): [tf.Tensor2D, tf.Tensor2D] {
     const c = this.config;
-    const ckv = linear(x, this.#w(`${p}.kv_a_proj_with_mqa.weight`));
-    const [latent, kPe] = tf.split(ckv, [c.kv_lora_rank, c.qk_rope_head_dim], 1);
+    const ckv = this.#lin(x, `${p}.kv_a_proj_with_mqa.weight`);
+    const [latent, kPe] = splitLastAxis(ckv, [c.kv_lora_rank, c.qk_rope_head_dim]);
     return [
       rmsNorm(latent!, this.#w(`${p}.kv_a_layernorm.weight`), c.rms_norm_eps) as tf.Tensor2D,
       kPe as tf.Tensor2D,
@@ -392,43 +432,36 @@ export class MlaModel {
     const qPe = applyRope(qPeRaw, cos, sin); // [B, T, H, dr]
     const [latent, kPeRaw] = this.#latent(x, p);
     const kPe = applyRope(tf.reshape(kPeRaw, [b, t, 1, dr]), cos, sin); // [B, T, 1, dr]
-    const kv = tf.reshape(linear(latent, this.#w(`${p}.kv_b_proj.weight`)), [b, t, h, dn + dv]);
-    const [kNope, v] = tf.split(kv, [dn, dv], 3);
+    const kv = tf.reshape(this.#lin(latent, `${p}.kv_b_proj.weight`), [b, t, h, dn + dv]);
+    const [kNope, v] = splitLastAxis(kv, [dn, dv]);
     // nope scores per head: [B·H, T, dn] @ [B·H, T, dn]ᵀ → [B, H, T, T]
     const toHeads = (z: tf.Tensor, d: number) =>
       tf.reshape(tf.transpose(z, [0, 2, 1, 3]), [b * h, t, d]) as tf.Tensor3D;
-    const sNope = tf.reshape(tf.matMul(toHeads(qNope, dn), toHeads(kNope!, dn), false, true), [b, h, t, t]);
+    const kNopeT = tf.reshape(tf.transpose(kNope!, [0, 2, 3, 1]), [b * h, dn, t]); // [B·H, dn, T]
+    const sNope = tf.reshape(mm(toHeads(qNope, dn), kNopeT), [b, h, t, t]);
     // rope scores against the single shared key: [B, H·T, dr] @ [B, T, dr]ᵀ → [B, H, T, T]
     const qPeFlat = tf.reshape(tf.transpose(qPe, [0, 2, 1, 3]), [b, h * t, dr]) as tf.Tensor3D;
-    const sPe = tf.reshape(tf.matMul(qPeFlat, tf.reshape(kPe, [b, t, dr]) as tf.Tensor3D, false, true), [
-      b,
-      h,
-      t,
-      t,
-    ]);
+    const sPe = tf.reshape(mm(qPeFlat, swapLast(tf.reshape(kPe, [b, t, dr]))), [b, h, t, t]);
     const scale = 1 / Math.sqrt(dn + dr);
     const probs = tf.softmax(tf.add(tf.mul(tf.add(sNope, sPe), scale), mask));
-    const o = tf.matMul(tf.reshape(probs, [b * h, t, t]) as tf.Tensor3D, toHeads(v!, dv)); // [B·H, T, dv]
+    const o = mm(tf.reshape(probs, [b * h, t, t]) as tf.Tensor3D, toHeads(v!, dv)); // [B·H, T, dv]
     const merged = tf.reshape(tf.transpose(tf.reshape(o, [b, h, t, dv]), [0, 2, 1, 3]), [b * t, h * dv]);
-    return linear(merged as tf.Tensor2D, this.#w(`${p}.o_proj.weight`));
+    return this.#lin(merged as tf.Tensor2D, `${p}.o_proj.weight`);
   }
 
   #mlp(x: tf.Tensor2D, l: number): tf.Tensor2D {
     const p = `model.layers.${l}.mlp`;
-    const gate = linear(x, this.#w(`${p}.gate_proj.weight`));
-    const up = linear(x, this.#w(`${p}.up_proj.weight`));
-    return linear(
-      tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D,
-      this.#w(`${p}.down_proj.weight`),
-    );
+    const gate = this.#lin(x, `${p}.gate_proj.weight`);
+    const up = this.#lin(x, `${p}.up_proj.weight`);
+    return this.#lin(tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D, `${p}.down_proj.weight`);
   }
 
   #head(hidden: tf.Tensor2D): tf.Tensor2D {
     const normed = rmsNorm(hidden, this.#w('model.norm.weight'), this.config.rms_norm_eps) as tf.Tensor2D;
-    const head = this.config.tie_word_embeddings
-      ? this.#w('model.embed_tokens.weight')
-      : this.#w('lm_head.weight');
-    return linear(normed, head);
+    return this.#lin(
+      normed,
+      this.config.tie_word_embeddings ? 'model.embed_tokens.weight' : 'lm_head.weight',
+    );
   }
 
   /** Full-sequence forward on a validated int32 `[B, T]` tensor → logits `[B·T, V]`. Call inside a tidy. */
@@ -572,18 +605,21 @@ export class MlaModel {
       const ropeAll = entry ? tf.concat([entry.ropeKey, kPeNew], 1) : kPeNew;
       if (entry) tf.dispose([entry.latent, entry.ropeKey]);
       cache[l] = { latent: tf.keep(latentAll) as tf.Tensor3D, ropeKey: tf.keep(ropeAll) as tf.Tensor3D };
-      // W = kv_b_proj [H·(dn+dv), r] → W_UK [H, dn, r], W_UV [H, dv, r]
-      const [wUk, wUv] = tf.split(tf.reshape(this.#w(`${p}.kv_b_proj.weight`), [h, dn + dv, r]), [dn, dv], 1);
+      // W = kv_b_proj [H·(dn+dv), r] → W_UK [H, dn, r], W_UVᵀ [H, r, dv] (prepared once per generate call)
+      const prepared = this.#prepared!;
+      const wUk = prepared.get(`${p}.w_uk`) as tf.Tensor3D;
+      const wUvT = prepared.get(`${p}.w_uv_t`) as tf.Tensor3D;
       // q_lat[h] = q_nope[h] @ W_UK[h]: [H, B·Tq, dn] @ [H, dn, r] → [B, H·Tq, r]
       const qN = tf.reshape(tf.transpose(qNope, [2, 0, 1, 3]), [h, b * tq, dn]) as tf.Tensor3D;
-      const qLat = tf.reshape(
-        tf.transpose(tf.reshape(tf.matMul(qN, wUk as tf.Tensor3D), [h, b, tq, r]), [1, 0, 2, 3]),
-        [b, h * tq, r],
-      ) as tf.Tensor3D;
+      const qLat = tf.reshape(tf.transpose(tf.reshape(tf.matMul(qN, wUk), [h, b, tq, r]), [1, 0, 2, 3]), [
+        b,
+        h * tq,
+        r,
+      ]) as tf.Tensor3D;
       const qP = tf.reshape(tf.transpose(qPe, [0, 2, 1, 3]), [b, h * tq, dr]) as tf.Tensor3D;
       const scores = tf.add(
-        tf.matMul(qLat, latentAll as tf.Tensor3D, false, true),
-        tf.matMul(qP, ropeAll as tf.Tensor3D, false, true),
+        tf.matMul(qLat, swapLast(latentAll as tf.Tensor3D)),
+        tf.matMul(qP, swapLast(ropeAll as tf.Tensor3D)),
       ); // [B, H·Tq, Tk]
       const probs = tf.softmax(tf.add(tf.mul(tf.reshape(scores, [b, h, tq, tk]), scale), mask));
       const oLat = tf.matMul(tf.reshape(probs, [b, h * tq, tk]) as tf.Tensor3D, latentAll as tf.Tensor3D); // [B, H·Tq, r]
@@ -592,9 +628,9 @@ export class MlaModel {
         b * tq,
         r,
       ]) as tf.Tensor3D;
-      const o = tf.matMul(oLatH, wUv as tf.Tensor3D, false, true); // [H, B·Tq, dv]
+      const o = tf.matMul(oLatH, wUvT); // [H, B·Tq, dv]
       const merged = tf.reshape(tf.transpose(tf.reshape(o, [h, b, tq, dv]), [1, 2, 0, 3]), [b * tq, h * dv]);
-      hidden = tf.add(hidden, linear(merged as tf.Tensor2D, this.#w(`${p}.o_proj.weight`)));
+      hidden = tf.add(hidden, this.#lin(merged as tf.Tensor2D, `${p}.o_proj.weight`));
       const m = this.#mlp(
         rmsNorm(hidden, this.#w(`${lp}.post_attention_layernorm.weight`), c.rms_norm_eps) as tf.Tensor2D,
         l,
@@ -653,6 +689,7 @@ export class MlaModel {
     const rows = (await ids.array()) as number[][];
     const useCache = options.useCache ?? true;
     const cache: LatentLayerCache[] = [];
+    if (useCache) this.#prepare();
     const out: number[][] = Array.from({ length: b }, () => []);
     const stepLogits: Float32Array[] = [];
     let rand = 0x9e3779b9 ^ (options.seed ?? 0);
@@ -700,6 +737,7 @@ export class MlaModel {
     } finally {
       ids.dispose();
       for (const e of cache) tf.dispose([e.latent, e.ropeKey]);
+      this.#releasePrepared();
     }
   }
 

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { constMatrix, mm } from './ops.js';
 
 /**
  * RoPE angle tables for `count` consecutive positions starting at `start`: `angle[p][i] = p · θ^(−2i/dim)` for
@@ -37,14 +38,21 @@ export function ropeTables(
 export function applyRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor4D {
   return tf.tidy(() => {
     const [b, t, h, d] = x.shape;
-    const pairs = tf.reshape(x, [b, t, h, d / 2, 2]);
-    const [evenRaw, oddRaw] = tf.split(pairs, 2, 4);
-    const even = tf.reshape(evenRaw!, [b, t, h, d / 2]);
-    const odd = tf.reshape(oddRaw!, [b, t, h, d / 2]);
-    const c = tf.reshape(cos, [1, t, 1, d / 2]);
-    const s = tf.reshape(sin, [1, t, 1, d / 2]);
-    const first = tf.sub(tf.mul(even, c), tf.mul(odd, s));
-    const second = tf.add(tf.mul(odd, c), tf.mul(even, s));
-    return tf.concat([first, second], 3) as tf.Tensor4D;
+    const half = d / 2;
+    // y = x @ P de-interleaves (y[j] = x[2j], y[half + j] = x[2j + 1]); z = x @ (P·R) is rotate_half(y)
+    // (z[j] = −y[half + j] = −x[2j + 1], z[half + j] = y[j] = x[2j]). Two tiny constant matmuls replace
+    // strided slicing, which is slow on the wasm backend.
+    const p = constMatrix(d, d, (r, c) =>
+      c < half ? (r === 2 * c ? 1 : 0) : r === 2 * (c - half) + 1 ? 1 : 0,
+    );
+    const pr = constMatrix(d, d, (r, c) =>
+      c < half ? (r === 2 * c + 1 ? -1 : 0) : r === 2 * (c - half) ? 1 : 0,
+    );
+    const flat = tf.reshape(x, [b * t * h, d]) as tf.Tensor2D;
+    const y = tf.reshape(mm(flat, p), [b, t, h, d]);
+    const z = tf.reshape(mm(flat, pr), [b, t, h, d]);
+    const c = tf.reshape(tf.concat([cos, cos], 1), [1, t, 1, d]);
+    const s = tf.reshape(tf.concat([sin, sin], 1), [1, t, 1, d]);
+    return tf.add(tf.mul(y, c), tf.mul(z, s)) as tf.Tensor4D;
   });
 }
