@@ -1,3 +1,5 @@
+import { type ClientRequest, Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { DataProviderError, ErrorCounter, isDataProviderError } from './errors.js';
 
 /** Options of {@link createHttpFetcher}. Durations are in milliseconds. */
@@ -37,9 +39,9 @@ export interface HttpFetcher {
     length: number,
     options?: { signal?: AbortSignal; expectedTotal?: number },
   ): Promise<Uint8Array>;
+  /** Closes idle keep-alive connections. */
+  close(): void;
 }
-
-class IdleTimeout extends Error {}
 
 const CONTENT_RANGE = /^bytes (\d+)-(\d+)\/(\d+|\*)$/;
 
@@ -75,140 +77,203 @@ export function createHttpFetcher(options: HttpFetcherOptions = {}): HttpFetcher
   }
   const stats: HttpFetcherStats = { requests: 0, retries: 0, bytesReceived: 0, errors: new ErrorCounter() };
 
-  async function attempt(
+  const agents = {
+    'http:': new HttpAgent({ keepAlive: true, maxSockets: 64 }),
+    'https:': new HttpsAgent({ keepAlive: true, maxSockets: 64 }),
+  };
+
+  /** One request with node:http (keep-alive agent; far cheaper per request than fetch). */
+  function attempt(
     url: string,
     range: { offset: number; length: number; expectedTotal?: number } | null,
     signal: AbortSignal | undefined,
   ): Promise<Uint8Array> {
-    const ac = new AbortController();
-    const onAbort = () => ac.abort(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    let timer: NodeJS.Timeout | undefined;
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => ac.abort(new IdleTimeout()), idleTimeoutMs);
-    };
     const where = range ? `${url} bytes ${range.offset}-${range.offset + range.length - 1}` : url;
     stats.requests++;
-    arm();
-    try {
+    return new Promise<Uint8Array>((resolve, reject) => {
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      let req: ClientRequest | undefined;
+      const finish = (err: unknown, value?: Uint8Array) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (err) {
+          req?.destroy();
+          reject(err);
+        } else resolve(value!);
+      };
+      const onAbort = () =>
+        finish(new DataProviderError('ABORTED', `${where}: aborted`, { url }, { cause: signal?.reason }));
+      const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(
+          () =>
+            finish(
+              new DataProviderError(
+                'HTTP_TIMEOUT',
+                `${where}: no data for ${idleTimeoutMs} ms (idleTimeoutMs); the server stalled`,
+                { url, idleTimeoutMs },
+                { retryable: true },
+              ),
+            ),
+          idleTimeoutMs,
+        );
+      };
+      const network = (e: Error) =>
+        finish(
+          new DataProviderError(
+            'HTTP_NETWORK',
+            `${where}: connection failed: ${e.message}`,
+            { url },
+            { cause: e, retryable: true },
+          ),
+        );
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      let u: URL;
+      try {
+        u = new URL(url);
+      } catch (cause) {
+        return finish(
+          new DataProviderError(
+            'INVALID_PARAMETER',
+            `${url} is not a URL`,
+            { parameter: 'url', value: url },
+            { cause },
+          ),
+        );
+      }
+      const agent = agents[u.protocol as 'http:' | 'https:'];
+      if (!agent) {
+        return finish(
+          new DataProviderError('INVALID_PARAMETER', `${url}: only http and https are supported`, {
+            parameter: 'url',
+            value: url,
+          }),
+        );
+      }
       const headers: Record<string, string> = { ...options.headers };
       if (range) headers.range = `bytes=${range.offset}-${range.offset + range.length - 1}`;
-      const res = await fetch(url, { headers, signal: ac.signal });
-      const status = res.status;
-      if (range && status === 200) {
-        await res.body?.cancel().catch(() => {});
-        throw new DataProviderError(
-          'HTTP_RANGE_IGNORED',
-          `${where}: server ignored the Range header (status 200, expected 206)`,
-          {
-            url,
-            status,
-            offset: range.offset,
-            length: range.length,
-          },
-        );
-      }
-      if (status !== (range ? 206 : 200)) {
-        await res.body?.cancel().catch(() => {});
-        const retryable = status >= 500 || status === 408 || status === 429;
-        throw new DataProviderError(
-          'HTTP_STATUS',
-          `${where}: HTTP status ${status}, expected ${range ? 206 : 200}`,
-          { url, status },
-          { retryable },
-        );
-      }
-      let expected: number | null = null;
-      if (range) {
-        const cr = res.headers.get('content-range') ?? '';
-        const m = CONTENT_RANGE.exec(cr);
-        const total = m?.[3] === '*' ? null : Number(m?.[3]);
-        if (!m || Number(m[1]) !== range.offset || Number(m[2]) !== range.offset + range.length - 1) {
-          await res.body?.cancel().catch(() => {});
-          throw new DataProviderError(
-            'HTTP_LENGTH_MISMATCH',
-            `${where}: Content-Range "${cr}" does not match the requested range`,
-            { url, header: 'content-range', value: cr, offset: range.offset, length: range.length },
-            { retryable: true },
-          );
-        }
-        if (range.expectedTotal !== undefined && total !== range.expectedTotal) {
-          await res.body?.cancel().catch(() => {});
-          throw new DataProviderError(
-            'HTTP_LENGTH_MISMATCH',
-            `${where}: Content-Range total ${m[3]} differs from the manifest size ${range.expectedTotal}`,
-            { url, header: 'content-range', value: cr, expectedTotal: range.expectedTotal },
-          );
-        }
-        expected = range.length;
-      }
-      const cl = res.headers.get('content-length');
-      if (cl !== null && expected !== null && Number(cl) !== expected) {
-        await res.body?.cancel().catch(() => {});
-        throw new DataProviderError(
-          'HTTP_LENGTH_MISMATCH',
-          `${where}: Content-Length ${cl} differs from the requested length ${expected}`,
-          { url, header: 'content-length', value: cl, expected },
-          { retryable: true },
-        );
-      }
-      if (expected === null && cl !== null) expected = Number(cl);
-      const out = new Uint8Array(expected ?? 0);
-      const parts: Uint8Array[] = [];
-      let got = 0;
-      const reader = res.body?.getReader();
-      while (reader) {
-        arm();
-        const { done, value } = await reader.read();
-        if (done) break;
-        stats.bytesReceived += value.byteLength;
-        if (expected !== null) {
-          if (got + value.byteLength > expected) {
-            await reader.cancel().catch(() => {});
-            throw new DataProviderError(
-              'HTTP_LENGTH_MISMATCH',
-              `${where}: body is longer than the announced ${expected} bytes`,
-              { url, expected },
-              { retryable: true },
+      arm();
+      req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(
+        u,
+        { method: 'GET', headers, agent },
+        (res) => {
+          arm();
+          const status = res.statusCode ?? 0;
+          const fail = (e: DataProviderError) => {
+            res.destroy();
+            finish(e);
+          };
+          if (range && status === 200) {
+            return fail(
+              new DataProviderError(
+                'HTTP_RANGE_IGNORED',
+                `${where}: server ignored the Range header (status 200, expected 206)`,
+                {
+                  url,
+                  status,
+                  offset: range.offset,
+                  length: range.length,
+                },
+              ),
             );
           }
-          out.set(value, got);
-        } else parts.push(value);
-        got += value.byteLength;
-      }
-      if (expected !== null && got !== expected) {
-        throw new DataProviderError(
-          'HTTP_LENGTH_MISMATCH',
-          `${where}: body ended after ${got} of ${expected} bytes (truncated)`,
-          { url, expected, received: got },
-          { retryable: true },
-        );
-      }
-      return expected !== null ? out : Buffer.concat(parts);
-    } catch (e) {
-      if (isDataProviderError(e)) throw e;
-      if (signal?.aborted) {
-        throw new DataProviderError('ABORTED', `${where}: aborted`, { url }, { cause: signal.reason });
-      }
-      if (ac.signal.aborted && ac.signal.reason instanceof IdleTimeout) {
-        throw new DataProviderError(
-          'HTTP_TIMEOUT',
-          `${where}: no data for ${idleTimeoutMs} ms (idleTimeoutMs); the server stalled`,
-          { url, idleTimeoutMs },
-          { retryable: true },
-        );
-      }
-      throw new DataProviderError(
-        'HTTP_NETWORK',
-        `${where}: connection failed: ${(e as Error).message}${(e as Error).cause ? ` (${((e as Error).cause as Error).message})` : ''}`,
-        { url },
-        { cause: e, retryable: true },
+          if (status !== (range ? 206 : 200)) {
+            const retryable = status >= 500 || status === 408 || status === 429;
+            return fail(
+              new DataProviderError(
+                'HTTP_STATUS',
+                `${where}: HTTP status ${status}, expected ${range ? 206 : 200}`,
+                { url, status },
+                { retryable },
+              ),
+            );
+          }
+          let expected: number | null = null;
+          if (range) {
+            const cr = res.headers['content-range'] ?? '';
+            const m = CONTENT_RANGE.exec(cr);
+            const total = m?.[3] === '*' ? null : Number(m?.[3]);
+            if (!m || Number(m[1]) !== range.offset || Number(m[2]) !== range.offset + range.length - 1) {
+              return fail(
+                new DataProviderError(
+                  'HTTP_LENGTH_MISMATCH',
+                  `${where}: Content-Range "${cr}" does not match the requested range`,
+                  { url, header: 'content-range', value: cr, offset: range.offset, length: range.length },
+                  { retryable: true },
+                ),
+              );
+            }
+            if (range.expectedTotal !== undefined && total !== range.expectedTotal) {
+              return fail(
+                new DataProviderError(
+                  'HTTP_LENGTH_MISMATCH',
+                  `${where}: Content-Range total ${m[3]} differs from the manifest size ${range.expectedTotal}`,
+                  { url, header: 'content-range', value: cr, expectedTotal: range.expectedTotal },
+                ),
+              );
+            }
+            expected = range.length;
+          }
+          const cl = res.headers['content-length'];
+          if (cl !== undefined && expected !== null && Number(cl) !== expected) {
+            return fail(
+              new DataProviderError(
+                'HTTP_LENGTH_MISMATCH',
+                `${where}: Content-Length ${cl} differs from the requested length ${expected}`,
+                { url, header: 'content-length', value: cl, expected },
+                { retryable: true },
+              ),
+            );
+          }
+          if (expected === null && cl !== undefined) expected = Number(cl);
+          const out = new Uint8Array(expected ?? 0);
+          const parts: Buffer[] = [];
+          let got = 0;
+          res.on('data', (chunk: Buffer) => {
+            if (settled) return;
+            arm();
+            stats.bytesReceived += chunk.byteLength;
+            if (expected !== null) {
+              if (got + chunk.byteLength > expected) {
+                return fail(
+                  new DataProviderError(
+                    'HTTP_LENGTH_MISMATCH',
+                    `${where}: body is longer than the announced ${expected} bytes`,
+                    { url, expected },
+                    { retryable: true },
+                  ),
+                );
+              }
+              out.set(chunk, got);
+            } else parts.push(chunk);
+            got += chunk.byteLength;
+          });
+          res.on('end', () => {
+            if (expected !== null && got !== expected) {
+              return finish(
+                new DataProviderError(
+                  'HTTP_LENGTH_MISMATCH',
+                  `${where}: body ended after ${got} of ${expected} bytes (truncated)`,
+                  { url, expected, received: got },
+                  { retryable: true },
+                ),
+              );
+            }
+            finish(null, expected !== null ? out : Buffer.concat(parts));
+          });
+          res.on('error', network);
+          res.on('close', () => {
+            if (!res.complete) network(new Error(`connection closed after ${got} body bytes`));
+          });
+        },
       );
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    }
+      req.on('error', network);
+      req.end();
+    });
   }
 
   async function withRetries(
@@ -247,6 +312,10 @@ export function createHttpFetcher(options: HttpFetcherOptions = {}): HttpFetcher
 
   return {
     stats,
+    close() {
+      agents['http:'].destroy();
+      agents['https:'].destroy();
+    },
     fetchAll: (url, o = {}) => withRetries(url, null, o.signal),
     async fetchRange(url, offset, length, o = {}) {
       if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 1) {

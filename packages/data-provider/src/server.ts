@@ -1,5 +1,6 @@
+import type { Stats } from 'node:fs';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve, sep } from 'node:path';
@@ -36,6 +37,7 @@ export interface DataServer {
 }
 
 const RANGE = /^bytes=(\d*)-(\d*)$/;
+const SMALL_READ = 1 << 20;
 
 /**
  * Serves the regular files of `dir` over HTTP with single-range `Range` support (206 + `Content-Range`,
@@ -76,7 +78,37 @@ export async function serveDirectory(options: ServeOptions): Promise<DataServer>
     res.end(`${msg}\n`);
   };
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  // Open handles keyed by path (promises, so concurrent requests share one open); reopened when the
+  // file is replaced (inode/mtime/size change).
+  interface Cached {
+    fh: Promise<FileHandle>;
+    ino: number;
+    mtimeMs: number;
+    size: number;
+  }
+  const handles = new Map<string, Cached>();
+  const drop = (c: Cached) => {
+    c.fh.then((fh) => fh.close()).catch(() => {});
+  };
+  const handle = (file: string, st: Stats): Promise<FileHandle> => {
+    const h = handles.get(file);
+    if (h && h.ino === st.ino && h.mtimeMs === st.mtimeMs && h.size === st.size) return h.fh;
+    if (h) {
+      handles.delete(file);
+      drop(h);
+    }
+    const c: Cached = { fh: open(file, 'r'), ino: st.ino, mtimeMs: st.mtimeMs, size: st.size };
+    c.fh.catch(() => handles.get(file) === c && handles.delete(file));
+    handles.set(file, c);
+    if (handles.size > 64) {
+      const [k, old] = handles.entries().next().value!;
+      handles.delete(k);
+      drop(old);
+    }
+    return c.fh;
+  };
+
+  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return reject(res, 405, 'INVALID_PARAMETER', `method ${req.method} not allowed (GET, HEAD)`, {
         allow: 'GET, HEAD',
@@ -139,6 +171,24 @@ export async function serveDirectory(options: ServeOptions): Promise<DataServer>
       res.end();
       return;
     }
+    if (length <= SMALL_READ) {
+      // Small ranges (the common case: sequences and hash chunks) from a cached handle: one pread.
+      const fh = await handle(file, fst);
+      const buf = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await fh.read(buf, got, length - got, start + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      if (got < length) {
+        res.destroy(); // file shrank under us: never send a short body with a longer Content-Length
+        return;
+      }
+      stats.bytesSent += length;
+      res.end(buf);
+      return;
+    }
     const stream = createReadStream(file, { start, end });
     stream.on('data', (chunk) => {
       stats.bytesSent += chunk.length;
@@ -148,7 +198,7 @@ export async function serveDirectory(options: ServeOptions): Promise<DataServer>
   }
 
   const server = createServer((req, res) => {
-    handle(req, res).catch(() => {
+    serve(req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500);
       res.end();
     });
@@ -167,6 +217,8 @@ export async function serveDirectory(options: ServeOptions): Promise<DataServer>
       new Promise<void>((ok) => {
         server.close(() => ok());
         server.closeAllConnections();
+        for (const h of handles.values()) drop(h);
+        handles.clear();
       }),
   };
 }

@@ -350,6 +350,8 @@ export async function openHttpShards(
       checkRange(manifest, shard, offset, length);
       return read(shard, offset, length, o);
     },
-    async close() {},
+    async close() {
+      if (!options.fetcher) fetcher.close();
+    },
   };
 }
