@@ -1,6 +1,8 @@
 //! Committee and witness selection (swap-or-not over SHA-256) and the witness quorum.
 
-use crate::shuffle::{compute_shuffled_index, derive_shuffle_seed};
+use alloc::vec::Vec;
+
+use crate::shuffle::{compute_shuffled_index, derive_shuffle_seed, shuffled_positions};
 
 /// Maximum witnesses per round.
 pub const MAX_WITNESSES: u16 = 32;
@@ -84,14 +86,31 @@ impl CommitteeSelection {
     /// Committee of client `index`; `None` if `index >= total_nodes`.
     pub fn committee(&self, index: u64) -> Option<CommitteeProof> {
         let position = compute_shuffled_index(index, self.total_nodes, &self.committee_seed)?;
-        let committee = if position < self.tie_breaker_nodes {
+        Some(CommitteeProof { committee: self.committee_of_position(position), position, index })
+    }
+
+    /// Committee of every client `0..total_nodes` (bulk: the shuffle hashes are computed once).
+    pub fn committees(&self) -> Vec<Committee> {
+        shuffled_positions(self.total_nodes, &self.committee_seed)
+            .into_iter()
+            .map(|position| self.committee_of_position(position))
+            .collect()
+    }
+
+    /// Client indices that are witnesses, ascending (bulk).
+    pub fn witnesses(&self) -> Vec<u64> {
+        let positions = shuffled_positions(self.total_nodes, &self.witness_seed);
+        (0..self.total_nodes).filter(|&i| positions[i as usize] < self.witness_nodes).collect()
+    }
+
+    fn committee_of_position(&self, position: u64) -> Committee {
+        if position < self.tie_breaker_nodes {
             Committee::TieBreaker
         } else if position < self.tie_breaker_nodes + self.verifier_nodes {
             Committee::Verifier
         } else {
             Committee::Trainer
-        };
-        Some(CommitteeProof { committee, position, index })
+        }
     }
 
     /// Witness status of client `index`; `None` if `index >= total_nodes`.
@@ -140,6 +159,11 @@ mod tests {
             assert!((0..total).all(|i| sel.committee(i).unwrap().committee == Committee::Trainer));
             assert!(sel.witness(total).is_none());
         }
+        let sel = CommitteeSelection::new(0, 3, 50, 300, 5);
+        let singles: Vec<u64> = (0..300).filter(|&i| sel.witness(i).unwrap().witness).collect();
+        assert_eq!(sel.witnesses(), singles);
+        let singles: Vec<Committee> = (0..300).map(|i| sel.committee(i).unwrap().committee).collect();
+        assert_eq!(sel.committees(), singles);
         let sel = CommitteeSelection::new(0, 3, 0, 10, 1);
         assert_eq!((0..10).filter(|&i| sel.witness(i).unwrap().witness).count(), 3);
         // 50% verifiers of 10 nodes → 5 verifiers.

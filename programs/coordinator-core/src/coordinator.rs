@@ -384,15 +384,15 @@ impl Coordinator {
 
     /// Client indices `< clients_len` that are witnesses of `round`, ascending.
     pub fn witness_indices(&self, round: &Round) -> Vec<u32> {
-        let sel = self.selection(round);
-        (0..round.clients_len).filter(|&i| sel.witness(i as u64).is_some_and(|w| w.witness)).collect()
+        self.selection(round).witnesses().into_iter().map(|i| i as u32).collect()
     }
 
     /// Batch assignment of `round` (§9.4): `(range, client index)` in ascending range order.
     pub fn assign_batches(&self, round: &Round) -> Vec<(BatchRange, u32)> {
-        let sel = self.selection(round);
         let trainers: Vec<u32> = (0..round.clients_len)
-            .filter(|&i| sel.committee(i as u64).is_some_and(|c| c.committee == Committee::Trainer))
+            .zip(self.selection(round).committees())
+            .filter(|(_, c)| *c == Committee::Trainer)
+            .map(|(i, _)| i)
             .collect();
         assign_batches(&trainers, round.random_seed, round.data_index, self.batch_size(round.data_index))
     }
