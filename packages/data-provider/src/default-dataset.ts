@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { DataProviderError } from './errors.js';
+import { DataProviderError, isDataProviderError } from './errors.js';
 import { MANIFEST_FILE, parseManifest, type ShardManifest } from './manifest.js';
 import { prepare } from './prepare.js';
 import type { ProgressSink } from './progress.js';
@@ -17,6 +17,8 @@ export interface DefaultDatasetOptions {
   shardTokens?: number;
   /** `true` draws a bar on stderr. */
   progress?: boolean | ProgressSink;
+  /** How long to wait for another process that is building the same cache entry. Default 300000. */
+  lockWaitMs?: number;
 }
 
 /** Where the default dataset lives and what it holds. */
@@ -108,13 +110,23 @@ export async function ensureDefaultDataset(options: DefaultDatasetOptions = {}):
       // fall through: prepare() rejects or rebuilds
     }
   }
-  const res = await prepare({
-    inputs: files,
-    outDir: dir,
-    format: 'text',
-    shardTokens: options.shardTokens ?? 2 ** 20,
-    progress: options.progress ?? false,
-    source: { dataset: 'psyche-default', typescriptVersion: version },
-  });
-  return { dir, manifest: res.manifest!, files, typescriptVersion: version };
+  const waitMs = options.lockWaitMs ?? 300_000;
+  const started = Date.now();
+  for (;;) {
+    try {
+      const res = await prepare({
+        inputs: files,
+        outDir: dir,
+        format: 'text',
+        shardTokens: options.shardTokens ?? 2 ** 20,
+        progress: options.progress ?? false,
+        source: { dataset: 'psyche-default', typescriptVersion: version },
+      });
+      return { dir, manifest: res.manifest!, files, typescriptVersion: version };
+    } catch (e) {
+      // Another process (e.g. a second local node) is building it: wait for it, then reuse its result.
+      if (!isDataProviderError(e, 'PREPARE_LOCKED') || Date.now() - started > waitMs) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }

@@ -389,6 +389,21 @@ export async function prepare(options: PrepareOptions): Promise<PrepareResult> {
       return false;
     };
 
+    const encode = (fn: () => ArrayLike<number>, file: string, offset: number): ArrayLike<number> => {
+      try {
+        return fn();
+      } catch (cause) {
+        const err = new DataProviderError(
+          'INVALID_INPUT',
+          `${file} at byte ${offset}: tokenizer ${tokenizer.info.id} failed: ${(cause as Error).message}`,
+          { parameter: 'inputs', file, offset },
+          { cause },
+        );
+        errors.count(err);
+        throw err;
+      }
+    };
+
     const start = state.cursor;
     let stopped = false;
     if (state.carry) {
@@ -436,12 +451,17 @@ export async function prepare(options: PrepareOptions): Promise<PrepareResult> {
                 if (!options.skipInvalidLines) throw err;
                 skippedLines++;
                 ids = [];
-              } else ids = tokenizer.encode(text);
+              } else ids = encode(() => tokenizer.encode(text as string), f.path, unit.start);
             }
           } else {
-            ids = tokenizer.encodeBytes
-              ? tokenizer.encodeBytes(unit.bytes)
-              : tokenizer.encode(Buffer.from(unit.bytes).toString('utf8'));
+            ids = encode(
+              () =>
+                tokenizer.encodeBytes
+                  ? tokenizer.encodeBytes(unit.bytes)
+                  : tokenizer.encode(Buffer.from(unit.bytes).toString('utf8')),
+              f.path,
+              unit.start,
+            );
           }
           const eos = tokenizer.info.eosTokenId;
           const withEos = unit.docEnd && eos !== null && ids.length > 0;

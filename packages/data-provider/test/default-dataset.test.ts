@@ -40,6 +40,16 @@ describe('embedded default dataset', () => {
     expect(again.manifest).toEqual(ds.manifest);
   });
 
+  it('lets concurrent callers share one build (the second waits for the lock holder)', async () => {
+    const cacheDir = tempDir();
+    const [a, b] = await Promise.all([
+      ensureDefaultDataset({ cacheDir }),
+      ensureDefaultDataset({ cacheDir }),
+    ]);
+    expect(a.dir).toBe(b.dir);
+    expect(b.manifest.shards).toEqual(a.manifest.shards);
+  });
+
   it('names the knob when no TypeScript lib directory is found', async () => {
     await expect(
       ensureDefaultDataset({ cacheDir: tempDir(), typescriptLibDir: join(tempDir(), 'nope') }),

@@ -284,6 +284,32 @@ describe('prepare', () => {
     expect(finished).toBe(1);
   });
 
+  it('turns a tokenizer failure into a counted INVALID_INPUT naming the file and offset', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'a.txt'), 'fine\n');
+    writeFileSync(join(dir, 'b.txt'), 'boom');
+    const base = createByteTokenizer();
+    const exploding = {
+      info: { ...base.info, id: 'exploding' },
+      decode: base.decode,
+      encode(text: string) {
+        if (text.includes('boom')) throw new Error('cannot tokenize');
+        return base.encode(text);
+      },
+    };
+    await expect(
+      prepare({
+        inputs: [join(dir, 'a.txt'), join(dir, 'b.txt')],
+        outDir: join(dir, 'o'),
+        tokenizer: exploding,
+      }),
+    ).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+      details: { file: join(dir, 'b.txt'), offset: 0 },
+      message: expect.stringMatching(/tokenizer exploding failed: cannot tokenize/),
+    });
+  });
+
   it('aborts through its signal and stays resumable', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'a.txt'), sampleText(200_000, 1));
