@@ -171,5 +171,18 @@ mod tests {
         assert_eq!(bloom_num_bits(106, 0.01).unwrap(), 1017); // 1016.02
         assert_eq!(bloom_num_bits(107, 0.01).unwrap(), 1024); // 1025.6 → capped
         assert_eq!(bloom_num_bits(1, 1.0).unwrap_err().code, crate::error::ErrorCode::InvalidArgument);
+        // Every n in 0..=110 equals JS `Math.min(1024, Math.max(1, Math.ceil((-n * Math.log(0.01)) /
+        // (Math.LN2 * Math.LN2))))` (computed with Node 20 and pasted here): exact, no tolerance.
+        const JS: [u32; 111] = [
+            1, 10, 20, 29, 39, 48, 58, 68, 77, 87, 96, 106, 116, 125, 135, 144, 154, 163, 173, 183, 192, 202, 211, 221,
+            231, 240, 250, 259, 269, 278, 288, 298, 307, 317, 326, 336, 346, 355, 365, 374, 384, 393, 403, 413, 422,
+            432, 441, 451, 461, 470, 480, 489, 499, 509, 518, 528, 537, 547, 556, 566, 576, 585, 595, 604, 614, 624,
+            633, 643, 652, 662, 671, 681, 691, 700, 710, 719, 729, 739, 748, 758, 767, 777, 786, 796, 806, 815, 825,
+            834, 844, 854, 863, 873, 882, 892, 901, 911, 921, 930, 940, 949, 959, 969, 978, 988, 997, 1007, 1017, 1024,
+            1024, 1024, 1024,
+        ];
+        for (n, want) in JS.iter().enumerate() {
+            assert_eq!(bloom_num_bits(n as u64, 0.01).unwrap(), *want, "n = {n}");
+        }
     }
 }

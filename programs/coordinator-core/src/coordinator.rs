@@ -843,11 +843,16 @@ impl Coordinator {
         }
         let mut config = self.config.clone();
         let mut model = self.model.clone();
+        // An integer given for `checkpoint`/`lr_schedule` is a known field with a wrong value: like TypeScript,
+        // it fails model validation (20) after the config is validated, not as an unknown field (21).
+        let mut non_integer_model_field: Option<&'static str> = None;
         for change in changes {
             match change {
                 ConfigChange::Integer(name, value) => match name.as_str() {
                     "max_seq_len" => model.max_seq_len = *value,
                     "cold_start_warmup_steps" => model.cold_start_warmup_steps = *value,
+                    "checkpoint" => non_integer_model_field = Some("model.checkpoint"),
+                    "lr_schedule" => non_integer_model_field = Some("model.lr_schedule"),
                     other => {
                         *config
                             .field_mut(other)
@@ -860,6 +865,9 @@ impl Coordinator {
             }
         }
         validate_config(&config)?;
+        if let Some(field) = non_integer_model_field {
+            return Err(err(ErrorCode::InvalidModel, field, "a checkpoint / an LR schedule, not an integer"));
+        }
         validate_model(&model, &config)?;
         self.config = config;
         self.model = model;
@@ -1030,5 +1038,15 @@ mod tests {
         assert_eq!(client_id_from_hex(&"0f".repeat(32)).unwrap(), [0x0f; 32]);
         let e = c.update_config(&[ConfigChange::Integer("warmup_time".into(), 1)]).unwrap_err();
         assert_eq!(e.code, ErrorCode::WrongRunState);
+        c.pause(60).unwrap();
+        let before = c.clone();
+        let change = |k: &str, v: u64| ConfigChange::Integer(k.into(), v);
+        assert_eq!(c.update_config(&[change("nope", 1)]).unwrap_err().code, ErrorCode::InvalidArgument);
+        assert_eq!(c.update_config(&[change("checkpoint", 1)]).unwrap_err().code, ErrorCode::InvalidModel);
+        let e = c.update_config(&[change("checkpoint", 1), change("cooldown_time", 0)]).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidConfig); // config is validated before the model
+        assert_eq!(c, before);
+        c.update_config(&[change("cooldown_time", 5), change("max_seq_len", 128)]).unwrap();
+        assert_eq!((c.config.cooldown_time, c.model.max_seq_len), (5, 128));
     }
 }
