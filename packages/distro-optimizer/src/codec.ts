@@ -10,13 +10,16 @@ import {
   type DistroLayout,
   type DistroParamResult,
   type DistroResult,
+  sameWireConfig,
   validateDistroResult,
+  valueDtypeOf,
 } from './result.js';
 
 /** The four magic bytes that open every encoded result: ASCII `PSDR`. */
 export const DISTRO_MAGIC = new Uint8Array([0x50, 0x53, 0x44, 0x52]);
 
 const FLAG_1BIT = 1;
+const FLAG_BF16 = 2;
 
 /** Options of {@link decodeDistroResult}. */
 export interface DecodeDistroOptions {
@@ -29,14 +32,15 @@ export interface DecodeDistroOptions {
 }
 
 const encoder = new TextEncoder();
+const scratch = new DataView(new ArrayBuffer(4));
 
 /**
  * Serializes a result to the versioned little-endian wire format (format v1):
  *
  * ```
- * "PSDR" · version u8 · flags u8 (bit0 = 1-bit) · chunk u32 · topk u32 · paramCount u32
+ * "PSDR" · version u8 · flags u8 (bit0 = 1-bit, bit1 = bf16 values) · chunk u32 · topk u32 · paramCount u32
  * per parameter: nameLen u16 · name utf8 · rank u8 · dims u32×rank · n1 u32 · n2 u32 · k u32 · indexWidth u8
- *   · [1-bit: hasZeros u8] · indices (u8/u16/u32 by block size) · values (f32, or sign bits LSB-first,
+ *   · [1-bit: hasZeros u8] · indices (u8/u16/u32 by block size) · values (f32, bf16, or sign bits LSB-first,
  *     bit 1 = negative, then when hasZeros a zero bitmap, bit 1 = value 0)
  * ```
  *
@@ -53,6 +57,7 @@ const encoder = new TextEncoder();
 export function encodeDistroResult(result: DistroResult): Uint8Array {
   const layouts = validateDistroResult(result);
   const q = result.config.quantize1bit;
+  const bf16 = valueDtypeOf(result.config) === 'bfloat16';
   const names = result.params.map((p) => encoder.encode(p.name));
   let size = 4 + 1 + 1 + 4 + 4 + 4;
   const zeroFlags: boolean[] = [];
@@ -70,7 +75,7 @@ export function encodeDistroResult(result: DistroResult): Uint8Array {
       zeroFlags.push(hasZeros);
       size += 1 + Math.ceil(count / 8) * (hasZeros ? 2 : 1);
     } else {
-      size += 4 * count;
+      size += (bf16 ? 2 : 4) * count;
     }
   });
   const out = new Uint8Array(size);
@@ -78,7 +83,7 @@ export function encodeDistroResult(result: DistroResult): Uint8Array {
   out.set(DISTRO_MAGIC, 0);
   let o = 4;
   dv.setUint8(o++, DISTRO_WIRE_VERSION);
-  dv.setUint8(o++, q ? FLAG_1BIT : 0);
+  dv.setUint8(o++, (q ? FLAG_1BIT : 0) | (bf16 ? FLAG_BF16 : 0));
   dv.setUint32(o, result.config.compressionChunk, true);
   dv.setUint32(o + 4, result.config.compressionTopk, true);
   dv.setUint32(o + 8, result.params.length, true);
@@ -117,6 +122,12 @@ export function encodeDistroResult(result: DistroResult): Uint8Array {
         if (zeroFlags[i] && v === 0) out[o + bytes + (j >> 3)]! |= 1 << (j & 7);
       }
       o += bytes * (zeroFlags[i] ? 2 : 1);
+    } else if (bf16) {
+      for (let j = 0; j < n; j++) {
+        scratch.setFloat32(0, p.values[j]!, true);
+        dv.setUint16(o + 2 * j, scratch.getUint16(2, true), true);
+      }
+      o += 2 * n;
     } else {
       for (let j = 0; j < n; j++) dv.setFloat32(o + 4 * j, p.values[j]!, true);
       o += 4 * n;
@@ -217,24 +228,28 @@ function decodeUnchecked(bytes: Uint8Array, opts: DecodeDistroOptions): DistroRe
   if (version !== DISTRO_WIRE_VERSION)
     r.fail('UNSUPPORTED_VERSION', `version ${version}, expected ${DISTRO_WIRE_VERSION}`);
   const flags = r.u8('flags');
-  if ((flags & ~FLAG_1BIT) !== 0) r.fail('INVALID_FIELD', `unknown flag bits 0x${flags.toString(16)}`);
+  if ((flags & ~(FLAG_1BIT | FLAG_BF16)) !== 0)
+    r.fail('INVALID_FIELD', `unknown flag bits 0x${flags.toString(16)}`);
+  if (flags === (FLAG_1BIT | FLAG_BF16)) r.fail('INVALID_FIELD', 'flags set both 1-bit and bf16 values');
   const quantize1bit = (flags & FLAG_1BIT) !== 0;
+  const bf16 = (flags & FLAG_BF16) !== 0;
   const chunk = r.u32('compressionChunk');
   const topk = r.u32('compressionTopk');
   if (chunk < 1) r.fail('INVALID_FIELD', 'compressionChunk is 0');
   if (topk < 1) r.fail('INVALID_FIELD', 'compressionTopk is 0');
-  const config = { compressionChunk: chunk, compressionTopk: topk, quantize1bit };
+  const config: DistroResult['config'] = {
+    compressionChunk: chunk,
+    compressionTopk: topk,
+    quantize1bit,
+    valueDtype: bf16 ? 'bfloat16' : 'float32',
+  };
   const exp = opts.expected;
-  if (
-    exp !== undefined &&
-    (exp.config.compressionChunk !== chunk ||
-      exp.config.compressionTopk !== topk ||
-      exp.config.quantize1bit !== quantize1bit)
-  ) {
+  if (exp !== undefined && !sameWireConfig(config, exp.config)) {
+    const c = exp.config;
     r.fail(
       'CONFIG_MISMATCH',
-      `settings (chunk ${chunk}, topk ${topk}, 1-bit ${quantize1bit}) differ from local (chunk ` +
-        `${exp.config.compressionChunk}, topk ${exp.config.compressionTopk}, 1-bit ${exp.config.quantize1bit})`,
+      `settings (chunk ${chunk}, topk ${topk}, 1-bit ${quantize1bit}, values ${config.valueDtype}) differ from local ` +
+        `(chunk ${c.compressionChunk}, topk ${c.compressionTopk}, 1-bit ${c.quantize1bit}, values ${valueDtypeOf(c)})`,
     );
   }
   const count = r.u32('paramCount');
@@ -340,6 +355,18 @@ function decodeUnchecked(bytes: Uint8Array, opts: DecodeDistroOptions): DistroRe
       }
       if (hasZeros && zeros === 0) r.fail('INVALID_FIELD', 'hasZeros is set but no coefficient is zero');
       r.o += nb * (hasZeros ? 2 : 1);
+    } else if (bf16) {
+      r.need(2 * n, 'values');
+      for (let j = 0; j < n; j++) {
+        const h = r.dv.getUint16(r.o + 2 * j, true);
+        if ((h & 0x7f80) === 0x7f80) {
+          r.o += 2 * j;
+          r.fail('NON_FINITE_VALUE', `bf16 value 0x${h.toString(16)} at position ${j} is NaN or Inf`);
+        }
+        scratch.setUint32(0, h << 16, true);
+        values[j] = scratch.getFloat32(0, true);
+      }
+      r.o += 2 * n;
     } else {
       r.need(4 * n, 'values');
       for (let j = 0; j < n; j++) {

@@ -38,7 +38,12 @@ export {
   type DistroLayout,
   type DistroParamResult,
   type DistroResult,
+  type DistroValueDtype,
   type DistroWireConfig,
+  isBf16,
+  roundToBf16,
+  sameWireConfig,
   scatterMean,
   validateDistroResult,
+  valueDtypeOf,
 } from './result.js';

@@ -7,7 +7,9 @@ import {
   type DistroLayout,
   type DistroParamResult,
   type DistroResult,
+  type DistroValueDtype,
   type DistroWireConfig,
+  roundToBf16,
   scatterMean,
   validateDistroResult,
 } from './result.js';
@@ -31,6 +33,12 @@ export interface DistroOptimizerConfig {
   readonly weightDecay?: number;
   /** Send sign votes (1 bit per coefficient) instead of float32 values. Default false. */
   readonly quantize1bit?: boolean;
+  /**
+   * Value precision on the wire when `quantize1bit` is false: `float32` (default) or `bfloat16` (rounded to nearest
+   * even, 2 bytes per value, as Psyche sends them). Every worker applies the rounded values; the local residual keeps
+   * the exact ones.
+   */
+  readonly valueDtype?: DistroValueDtype;
 }
 
 /** Parameters: an array of variables (named by `variable.name`) or a record of variables (named by key). */
@@ -102,6 +110,8 @@ export class DistroOptimizer extends tf.Optimizer {
   readonly weightDecay: number;
   /** 1-bit sign values on the wire. */
   readonly quantize1bit: boolean;
+  /** Value precision on the wire when not 1-bit. */
+  readonly valueDtype: DistroValueDtype;
   /** Rejected inputs by error code (every `DistroError` thrown by this optimizer's methods). */
   readonly rejections = new DistroRejectionStats();
 
@@ -125,6 +135,7 @@ export class DistroOptimizer extends tf.Optimizer {
     this.compressionChunk = config.compressionChunk ?? 64;
     this.weightDecay = config.weightDecay ?? 0;
     this.quantize1bit = config.quantize1bit ?? false;
+    this.valueDtype = config.valueDtype ?? 'float32';
     const d = this.compressionDecay;
     if (typeof d !== 'number' || !(d >= 0 && d < 1)) {
       invalid('compressionDecay', `must be in [0, 1), got ${String(d)}`);
@@ -143,6 +154,12 @@ export class DistroOptimizer extends tf.Optimizer {
     if (typeof this.quantize1bit !== 'boolean') {
       invalid('quantize1bit', `must be a boolean, got ${String(this.quantize1bit)}`);
     }
+    if (this.valueDtype !== 'float32' && this.valueDtype !== 'bfloat16') {
+      invalid('valueDtype', `must be "float32" or "bfloat16", got ${String(this.valueDtype)}`);
+    }
+    if (this.quantize1bit && this.valueDtype !== 'float32') {
+      invalid('valueDtype', 'must be "float32" (or omitted) when quantize1bit is true');
+    }
   }
 
   /** Learning rate η (settable, e.g. by a schedule). */
@@ -160,6 +177,7 @@ export class DistroOptimizer extends tf.Optimizer {
       compressionChunk: this.compressionChunk,
       compressionTopk: this.compressionTopk,
       quantize1bit: this.quantize1bit,
+      valueDtype: this.valueDtype,
     };
   }
 
@@ -258,6 +276,7 @@ export class DistroOptimizer extends tf.Optimizer {
       const indices = new Int32Array(numBlocks * k);
       const values = new Float32Array(numBlocks * k);
       const order = new Int32Array(k);
+      const bf16 = this.valueDtype === 'bfloat16';
       for (let b = 0; b < numBlocks; b++) {
         const o = b * k;
         for (let t = 0; t < k; t++) order[t] = t;
@@ -266,7 +285,7 @@ export class DistroOptimizer extends tf.Optimizer {
           const src = o + order[t]!;
           indices[o + t] = flatData[src]! - b * blockSize;
           const v = valData[src]!;
-          values[o + t] = this.quantize1bit ? (v > 0 ? 1 : v < 0 ? -1 : 0) : v;
+          values[o + t] = this.quantize1bit ? (v > 0 ? 1 : v < 0 ? -1 : 0) : bf16 ? roundToBf16(v) : v;
         }
       }
       return { name: e.name, shape: [...e.variable.shape], n1: layout.n1, n2: layout.n2, k, indices, values };
@@ -463,6 +482,7 @@ export class DistroOptimizer extends tf.Optimizer {
       compressionChunk: this.compressionChunk,
       weightDecay: this.weightDecay,
       quantize1bit: this.quantize1bit,
+      valueDtype: this.valueDtype,
     };
   }
 

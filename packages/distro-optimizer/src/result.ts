@@ -14,6 +14,43 @@ export interface DistroWireConfig {
   readonly compressionTopk: number;
   /** Whether values are sign votes in {−1, 0, +1} (1-bit wire) instead of float32. */
   readonly quantize1bit: boolean;
+  /**
+   * Value precision on the wire when not 1-bit: `float32` (default, also when absent) or `bfloat16` (values are
+   * rounded to nearest-even bf16 before sending, as Psyche does; 2 bytes per value).
+   */
+  readonly valueDtype?: DistroValueDtype;
+}
+
+/** Wire value precision for non-1-bit results. */
+export type DistroValueDtype = 'float32' | 'bfloat16';
+
+/** The value dtype of a config, with the default applied. */
+export function valueDtypeOf(config: DistroWireConfig): DistroValueDtype {
+  return config.valueDtype ?? 'float32';
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/**
+ * Rounds a finite float32 to the nearest bfloat16 (ties to even), returned as a float32 number whose low 16 bits are
+ * zero. Values that would round to ±Infinity saturate to the largest finite bf16 (±3.3895e38).
+ *
+ * @since 0.1.0
+ */
+export function roundToBf16(v: number): number {
+  f32[0] = v;
+  const bits = u32[0]!;
+  let r = (bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16;
+  if ((r & 0x7f80) === 0x7f80) r = (r & 0x8000) | 0x7f7f; // saturate instead of overflowing to Inf
+  u32[0] = r << 16;
+  return f32[0]!;
+}
+
+/** True when the float32 value `v` is exactly representable in bfloat16. */
+export function isBf16(v: number): boolean {
+  f32[0] = v;
+  return (u32[0]! & 0xffff) === 0;
 }
 
 /**
@@ -111,15 +148,17 @@ export function validateDistroResult(
     fail('INVALID_FIELD', `config.compressionTopk must be a positive integer, got ${String(topk)}`);
   }
   if (typeof quantize1bit !== 'boolean') fail('INVALID_FIELD', 'config.quantize1bit must be a boolean');
-  if (expected !== undefined) {
-    const e = expected.config;
-    if (e.compressionChunk !== chunk || e.compressionTopk !== topk || e.quantize1bit !== quantize1bit) {
-      fail(
-        'CONFIG_MISMATCH',
-        `result settings (chunk ${chunk}, topk ${topk}, 1-bit ${quantize1bit}) differ from local ` +
-          `(chunk ${e.compressionChunk}, topk ${e.compressionTopk}, 1-bit ${e.quantize1bit})`,
-      );
-    }
+  const dtype = cfg.valueDtype ?? 'float32';
+  if (dtype !== 'float32' && dtype !== 'bfloat16') {
+    fail('INVALID_FIELD', `config.valueDtype must be "float32" or "bfloat16", got ${String(dtype)}`);
+  }
+  if (quantize1bit && dtype !== 'float32')
+    fail('INVALID_FIELD', 'config.valueDtype must be float32 with quantize1bit');
+  if (expected !== undefined && !sameWireConfig(cfg, expected.config)) {
+    fail(
+      'CONFIG_MISMATCH',
+      `result settings ${describeWireConfig(cfg)} differ from local ${describeWireConfig(expected.config)}`,
+    );
   }
   if (!Array.isArray(result.params)) fail('INVALID_FIELD', 'result.params must be an array');
   const layouts = new Map<string, ParamLayout>();
@@ -164,7 +203,7 @@ export function validateDistroResult(
       fail('INVALID_FIELD', `parameter "${name}": values must be a Float32Array of length ${count}`, name);
     }
     checkIndices(p.indices, layout, name);
-    checkValues(p.values, quantize1bit, name);
+    checkValues(p.values, quantize1bit, dtype === 'bfloat16', name);
     layouts.set(name, layout);
   }
   return layouts;
@@ -196,7 +235,7 @@ function checkIndices(indices: Int32Array, layout: ParamLayout, name: string): v
   }
 }
 
-function checkValues(values: Float32Array, quantize1bit: boolean, name: string): void {
+function checkValues(values: Float32Array, quantize1bit: boolean, bf16: boolean, name: string): void {
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (!Number.isFinite(v))
@@ -204,7 +243,24 @@ function checkValues(values: Float32Array, quantize1bit: boolean, name: string):
     if (quantize1bit && v !== 1 && v !== -1 && v !== 0) {
       fail('INVALID_VALUE', `parameter "${name}": 1-bit value ${v} at position ${i} is not -1, 0 or 1`, name);
     }
+    if (bf16 && !isBf16(v)) {
+      fail('INVALID_VALUE', `parameter "${name}": value ${v} at position ${i} is not a bfloat16 value`, name);
+    }
   }
+}
+
+/** Whether two wire configs are the same swarm-wide settings (`valueDtype` defaulting to float32). */
+export function sameWireConfig(a: DistroWireConfig, b: DistroWireConfig): boolean {
+  return (
+    a.compressionChunk === b.compressionChunk &&
+    a.compressionTopk === b.compressionTopk &&
+    a.quantize1bit === b.quantize1bit &&
+    valueDtypeOf(a) === valueDtypeOf(b)
+  );
+}
+
+function describeWireConfig(c: DistroWireConfig): string {
+  return `(chunk ${c.compressionChunk}, topk ${c.compressionTopk}, 1-bit ${c.quantize1bit}, values ${valueDtypeOf(c)})`;
 }
 
 /**

@@ -13,6 +13,8 @@ import {
   decodeDistroResult,
   encodeDistroResult,
   paramLayout,
+  roundToBf16,
+  sameWireConfig,
   validateDistroResult,
 } from '../src/index.js';
 import { bits, seeded, useBackend } from './helpers.js';
@@ -25,6 +27,7 @@ function makeParam(
   topk: number,
   q: boolean,
   seed: number,
+  bf16 = false,
 ): DistroParamResult {
   const l = paramLayout(shape, chunk, topk);
   const rnd = seeded(l.numBlocks * (l.blockSize + l.k), seed);
@@ -42,21 +45,26 @@ function makeParam(
     chosen.forEach((j, t) => {
       indices[b * l.k + t] = j;
       const v = rnd[r++]!;
-      values[b * l.k + t] = q ? (Math.abs(v) < 0.1 ? 0 : Math.sign(v)) : v;
+      values[b * l.k + t] = q ? (Math.abs(v) < 0.1 ? 0 : Math.sign(v)) : bf16 ? roundToBf16(v) : v;
     });
   }
   return { name, shape, n1: l.n1, n2: l.n2, k: l.k, indices, values };
 }
 
-function makeResult(q: boolean, chunk = 8, topk = 3): DistroResult {
+function makeResult(q: boolean, chunk = 8, topk = 3, bf16 = false): DistroResult {
   return {
     version: DISTRO_WIRE_VERSION,
-    config: { compressionChunk: chunk, compressionTopk: topk, quantize1bit: q },
+    config: {
+      compressionChunk: chunk,
+      compressionTopk: topk,
+      quantize1bit: q,
+      valueDtype: bf16 ? 'bfloat16' : 'float32',
+    },
     params: [
-      makeParam('layers.0/w', [16, 24], chunk, topk, q, 1),
-      makeParam('bias', [7], chunk, topk, q, 2),
-      makeParam('scale', [], chunk, topk, q, 3),
-      makeParam('moe', [2, 3, 8, 8], chunk, topk, q, 4),
+      makeParam('layers.0/w', [16, 24], chunk, topk, q, 1, bf16),
+      makeParam('bias', [7], chunk, topk, q, 2, bf16),
+      makeParam('scale', [], chunk, topk, q, 3, bf16),
+      makeParam('moe', [2, 3, 8, 8], chunk, topk, q, 4, bf16),
     ],
   };
 }
@@ -71,7 +79,7 @@ function codeOf(fn: () => unknown): DistroCodecErrorCode | 'none' | 'other' {
 }
 
 function expectEqualResults(a: DistroResult, b: DistroResult): void {
-  expect(b.config).toEqual(a.config);
+  expect(sameWireConfig(a.config, b.config)).toBe(true);
   expect(b.params.length).toBe(a.params.length);
   a.params.forEach((p, i) => {
     const q = b.params[i]!;
@@ -82,8 +90,12 @@ function expectEqualResults(a: DistroResult, b: DistroResult): void {
 }
 
 describe('wire codec round trips', () => {
-  it.each([false, true])('encode → decode is lossless (quantize1bit=%s)', (q) => {
-    const r = makeResult(q);
+  it.each([
+    ['float32', false, false],
+    ['1-bit', true, false],
+    ['bfloat16', false, true],
+  ])('encode → decode is lossless (%s values)', (_label, q, bf16) => {
+    const r = makeResult(q, 8, 3, bf16);
     const bytes = encodeDistroResult(r);
     expectEqualResults(r, decodeDistroResult(bytes));
     // canonical: re-encoding gives identical bytes
@@ -144,6 +156,35 @@ describe('wire codec round trips', () => {
     expect(Array.from(decodeDistroResult(zb).params[0]!.values)).toEqual([-1, 0, 1, -1, 1, 1, 1, 1, -1, 0]);
   });
 
+  it('bfloat16 values: 2 bytes each (upper half of the float32), round-to-nearest-even', () => {
+    const f = makeResult(false);
+    const h = makeResult(false, 8, 3, true);
+    const n = f.params.reduce((a, p) => a + p.values.length, 0);
+    expect(encodeDistroResult(f).length - encodeDistroResult(h).length).toBe(2 * n);
+    // Hand-derived: 1 + 2^-8 is exactly halfway between bf16 1.0 (0x3F80) and 1.0078125 (0x3F81) → even → 1.0;
+    // 1 + 3·2^-8 is halfway between 0x3F81 and 0x3F82 (1.015625) → even → 1.015625; just above half rounds up.
+    expect(roundToBf16(1 + 2 ** -8)).toBe(1);
+    expect(roundToBf16(1 + 3 * 2 ** -8)).toBe(1.015625);
+    expect(roundToBf16(1 + 2 ** -8 + 2 ** -20)).toBe(1.0078125);
+    expect(roundToBf16(-2.5)).toBe(-2.5);
+    expect(roundToBf16(3.4e38)).toBe(3.3895313892515355e38); // saturates to the largest finite bf16
+    const p: DistroParamResult = {
+      name: 'v',
+      shape: [2],
+      n1: 1,
+      n2: 2,
+      k: 2,
+      indices: Int32Array.from([0, 1]),
+      values: Float32Array.from([1.0078125, -2]),
+    };
+    const bytes = encodeDistroResult({
+      version: 1,
+      config: { compressionChunk: 64, compressionTopk: 32, quantize1bit: false, valueDtype: 'bfloat16' },
+      params: [p],
+    });
+    expect(Array.from(bytes.slice(-4))).toEqual([0x81, 0x3f, 0x00, 0xc0]); // 0x3F81, 0xC000 little-endian
+  });
+
   it('`received.map(decodeDistroResult)` works (the array index passed as 2nd argument is ignored)', () => {
     const received = [encodeDistroResult(makeResult(false)), encodeDistroResult(makeResult(true))];
     const peers: DistroResult[] = received.map(decodeDistroResult);
@@ -154,6 +195,7 @@ describe('wire codec round trips', () => {
 describe('decodeDistroResult rejects bad input with a typed error naming the parameter', () => {
   const good = encodeDistroResult(makeResult(false));
   const goodQ = encodeDistroResult(makeResult(true));
+  const goodH = encodeDistroResult(makeResult(false, 8, 3, true));
   const patch = (src: Uint8Array, at: number, bytes: number[]) => {
     const c = src.slice();
     c.set(bytes, at);
@@ -184,6 +226,8 @@ describe('decodeDistroResult rejects bad input with a typed error naming the par
     ['NaN value', () => patch(good, P0 + 52, [0, 0, 0xc0, 0x7f]), 'NON_FINITE_VALUE', 'layers.0/w'],
     ['Inf value', () => patch(good, P0 + 52 + 4, [0, 0, 0x80, 0x7f]), 'NON_FINITE_VALUE', 'layers.0/w'],
     ['1-bit padding bits set', () => patch(goodQ, goodQ.length - 1, [0xff]), 'INVALID_FIELD', 'moe'],
+    ['both 1-bit and bf16 flags', () => patch(good, 5, [3]), 'INVALID_FIELD', undefined],
+    ['bf16 NaN value', () => patch(goodH, goodH.length - 2, [0xc0, 0x7f]), 'NON_FINITE_VALUE', 'moe'],
   ])('%s', (_label, make, code, param) => {
     const stats = new DistroRejectionStats();
     try {
@@ -248,6 +292,16 @@ describe('decodeDistroResult rejects bad input with a typed error naming the par
       'INVALID_VALUE',
     );
     expect(codeOf(() => validateDistroResult(withParam({ name: '' })))).toBe('INVALID_NAME');
+    const h = makeResult(false, 8, 3, true);
+    const hp = h.params[0]!;
+    const notBf16 = {
+      ...h,
+      params: [{ ...hp, values: hp.values.map((v, i) => (i === 0 ? 1 + 2 ** -10 : v)) }],
+    };
+    expect(codeOf(() => validateDistroResult(notBf16))).toBe('INVALID_VALUE');
+    expect(
+      codeOf(() => validateDistroResult({ ...r, config: { ...r.config, valueDtype: 'bfloat16' } })),
+    ).toBe('INVALID_FIELD');
     expect(codeOf(() => validateDistroResult({ ...r, version: 7 }))).toBe('UNSUPPORTED_VERSION');
     expect(codeOf(() => validateDistroResult(null as never))).toBe('INVALID_INPUT');
     expect(
@@ -257,7 +311,11 @@ describe('decodeDistroResult rejects bad input with a typed error naming the par
 });
 
 describe('property-based (fast-check): nothing but DistroCodecError escapes the decoder', () => {
-  const valid = [encodeDistroResult(makeResult(false)), encodeDistroResult(makeResult(true))];
+  const valid = [
+    encodeDistroResult(makeResult(false)),
+    encodeDistroResult(makeResult(true)),
+    encodeDistroResult(makeResult(false, 8, 3, true)),
+  ];
   const layout: DistroLayout = {
     config: makeResult(false).config,
     params: new Map(makeResult(false).params.map((p) => [p.name, p.shape])),
@@ -290,7 +348,7 @@ describe('property-based (fast-check): nothing but DistroCodecError escapes the 
 
   it('mutations of valid encodings: byte edits, truncations, insertions', () => {
     const mutation = fc.record({
-      which: fc.integer({ min: 0, max: 1 }),
+      which: fc.integer({ min: 0, max: 2 }),
       edits: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
       cut: fc.option(fc.nat(), { nil: undefined }),
       insert: fc.option(fc.tuple(fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 8 })), {
@@ -315,6 +373,7 @@ describe('property-based (fast-check): nothing but DistroCodecError escapes the 
   it('random valid results round-trip exactly', () => {
     const arb = fc.record({
       q: fc.boolean(),
+      bf16: fc.boolean(),
       chunk: fc.integer({ min: 1, max: 20 }),
       topk: fc.integer({ min: 1, max: 40 }),
       shapes: fc.array(fc.array(fc.integer({ min: 1, max: 12 }), { maxLength: 3 }), {
@@ -324,11 +383,17 @@ describe('property-based (fast-check): nothing but DistroCodecError escapes the 
       seed: fc.nat(),
     });
     fc.assert(
-      fc.property(arb, ({ q, chunk, topk, shapes, seed }) => {
+      fc.property(arb, ({ q, bf16, chunk, topk, shapes, seed }) => {
+        const h = bf16 && !q;
         const r: DistroResult = {
           version: 1,
-          config: { compressionChunk: chunk, compressionTopk: topk, quantize1bit: q },
-          params: shapes.map((s, i) => makeParam(`p${i}`, s, chunk, topk, q, seed + i)),
+          config: {
+            compressionChunk: chunk,
+            compressionTopk: topk,
+            quantize1bit: q,
+            valueDtype: h ? 'bfloat16' : 'float32',
+          },
+          params: shapes.map((s, i) => makeParam(`p${i}`, s, chunk, topk, q, seed + i, h)),
         };
         expectEqualResults(r, decodeDistroResult(encodeDistroResult(r)));
       }),

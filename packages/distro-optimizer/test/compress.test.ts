@@ -7,6 +7,7 @@ import {
   dctDecode,
   dctEncode,
   paramLayout,
+  roundToBf16,
 } from '../src/index.js';
 import { BACKENDS, bits, maxDiff, seeded, useBackend } from './helpers.js';
 
@@ -255,6 +256,28 @@ describe.each(BACKENDS)('DistroOptimizer.compress on %s', (backend) => {
     tf.dispose([...wq, ...wf].map((x) => x.tensor));
     opt.dispose();
     ref.dispose();
+  });
+
+  it('bfloat16 values are the float32 values rounded to nearest even; the residual keeps the exact values', async () => {
+    const h = new DistroOptimizer({
+      lr: 0.3,
+      compressionTopk: 3,
+      compressionChunk: 8,
+      valueDtype: 'bfloat16',
+    });
+    const f = new DistroOptimizer({ lr: 0.3, compressionTopk: 3, compressionChunk: 8 });
+    const v = track(tf.variable(tf.zeros([8, 16])));
+    const g = track(tf.tensor(seeded(128, 21), [8, 16]));
+    const ph = h.compress([v], [g]).params[0]!;
+    const pf = f.compress([v], [g]).params[0]!;
+    expect(ph.indices).toEqual(pf.indices);
+    expect(Array.from(ph.values)).toEqual(Array.from(pf.values).map(roundToBf16));
+    expect(Array.from(ph.values)).not.toEqual(Array.from(pf.values));
+    const [wh, wf] = [await h.getWeights(), await f.getWeights()];
+    expect(bits(wh[1]!.tensor)).toEqual(bits(wf[1]!.tensor));
+    tf.dispose([...wh, ...wf].map((x) => x.tensor));
+    h.dispose();
+    f.dispose();
   });
 
   it('NaN/Inf gradients throw NON_FINITE_GRADIENT naming the parameter, count it, and leave state untouched', async () => {

@@ -308,6 +308,7 @@ describe('config, serialization, registration', () => {
       compressionChunk: 64,
       weightDecay: 0,
       quantize1bit: false,
+      valueDtype: 'float32',
     });
     expect(o.getClassName()).toBe('DistroOptimizer');
     const p = DistroOptimizer.fromConfig(DistroOptimizer, {
@@ -339,6 +340,8 @@ describe('config, serialization, registration', () => {
     [{ lr: 0.1, compressionChunk: 0 }, 'compressionChunk'],
     [{ lr: 0.1, weightDecay: Number.POSITIVE_INFINITY }, 'weightDecay'],
     [{ lr: 0.1, quantize1bit: 'yes' }, 'quantize1bit'],
+    [{ lr: 0.1, valueDtype: 'float16' }, 'valueDtype'],
+    [{ lr: 0.1, quantize1bit: true, valueDtype: 'bfloat16' }, 'valueDtype'],
   ])('rejects %j with INVALID_CONFIG naming %s', (cfg, field) => {
     try {
       new DistroOptimizer(cfg as never);
