@@ -58,6 +58,27 @@ describe('prepare', () => {
     const all = res.manifest!.shards.flatMap((s) => u16(join(out, s.file)));
     const tok = createByteTokenizer();
     expect(tok.decode(all)).toBe(`${docs.join('<|endoftext|>')}<|endoftext|>`);
+
+    // Through the dataset: stitching the unshuffled sequences of shard 0 (each shares its last token with
+    // the next one's first) gives back the shard's token stream and hence the text.
+    const seqLen = 100;
+    const ds = createTokenDataset(await openLocalShards(out), { seqLen });
+    const perShard0 = Math.floor((res.manifest!.shards[0]!.tokens - 1) / seqLen); // 9999/100 = 99
+    expect(perShard0).toBe(99);
+    const batch = await ds.getBatch({ start: 0, end: perShard0 - 1 });
+    const stitched: number[] = [];
+    for (let i = 0; i < perShard0; i++) {
+      const row = Array.from(batch.tokens.subarray(i * batch.width, (i + 1) * batch.width));
+      expect(row[0]).toBe(stitched.length === 0 ? row[0] : stitched[stitched.length - 1]);
+      stitched.push(...(i === 0 ? row : row.slice(1)));
+    }
+    expect(stitched).toEqual(all.slice(0, perShard0 * seqLen + 1));
+    expect(tok.decode(stitched)).toBe(
+      Buffer.from(docs[0]!)
+        .subarray(0, perShard0 * seqLen + 1)
+        .toString('utf8'),
+    );
+    await ds.close();
   });
 
   it('reads JSONL with a chosen field; bad lines throw or are skipped and counted', async () => {
