@@ -1,6 +1,7 @@
 /**
  * Benchmark: compress + apply time per step and bytes sent per step for realistic transformer parameter sets
- * (~10M and ~100M parameters), topk ∈ {32, 8, 4}, 1-bit on/off, chunk 64, on the wasm backend (SIMD, 1 thread).
+ * (~10M and ~100M parameters), topk ∈ {32, 8, 4}, float32 / bfloat16 / 1-bit values, chunk 64, on the wasm backend
+ * (SIMD, 1 thread).
  * Writes `bench-results/distro-optimizer.json` at the repository root.
  *
  * Run: `pnpm --filter @psyche/distro-optimizer bench` (set `BENCH_SETS=10M` to run only the small set).
@@ -9,7 +10,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
-import { DistroOptimizer, decodeDistroResult, encodeDistroResult } from '../src/index.js';
+import {
+  DistroOptimizer,
+  type DistroResult,
+  decodeDistroResult,
+  encodeDistroResult,
+  roundToBf16,
+} from '../src/index.js';
 
 interface ModelSpec {
   readonly name: string;
@@ -34,23 +41,83 @@ function shapesOf(m: ModelSpec): Record<string, number[]> {
 }
 
 /**
- * `timeOneBit: false` (100M) times only the float32 run and gets the 1-bit bytes by re-encoding that same step's
- * result as sign votes: compress/apply do identical work in both modes, and this keeps the run under ~5 minutes.
+ * `timeAllModes: false` (100M) times only the float32 run and gets the bf16 / 1-bit bytes by re-encoding that same
+ * step's result: compress/apply do the same work in every mode, and this keeps the run near 5 minutes.
  */
-const SETS: { spec: ModelSpec; warmup: number; iters: number; timeOneBit: boolean }[] = [
+const SETS: { spec: ModelSpec; warmup: number; iters: number; timeAllModes: boolean }[] = [
   {
     spec: { name: '10M', vocab: 8192, dModel: 320, layers: 6, ffn: 1280 },
     warmup: 1,
     iters: 2,
-    timeOneBit: true,
+    timeAllModes: true,
   },
   {
     spec: { name: '100M', vocab: 16384, dModel: 768, layers: 12, ffn: 3072 },
     warmup: 0,
     iters: 1,
-    timeOneBit: false,
+    timeAllModes: false,
   },
 ];
+const MODES = ['float32', 'bfloat16', '1-bit'] as const;
+type Mode = (typeof MODES)[number];
+const MODE_CONFIG: Record<Mode, { quantize1bit: boolean; valueDtype: 'float32' | 'bfloat16' }> = {
+  float32: { quantize1bit: false, valueDtype: 'float32' },
+  bfloat16: { quantize1bit: false, valueDtype: 'bfloat16' },
+  '1-bit': { quantize1bit: true, valueDtype: 'float32' },
+};
+
+/** The same selection with values as the wire of `mode` carries them. */
+function requantize(r: DistroResult, mode: Mode): DistroResult {
+  return {
+    ...r,
+    config: { ...r.config, ...MODE_CONFIG[mode] },
+    params: r.params.map((p) => ({
+      ...p,
+      values: p.values.map((v) =>
+        mode === '1-bit' ? Math.sign(v) : mode === 'bfloat16' ? roundToBf16(v) : v,
+      ),
+    })),
+  };
+}
+
+function rowBase(
+  set: string,
+  params: number,
+  tensors: number,
+  topk: number,
+  mode: Mode,
+  bytes: number,
+  sample: DistroResult | undefined,
+) {
+  const coefficients = sample?.params.reduce((a, p) => a + p.indices.length, 0) ?? 0;
+  const denseBytes = 4 * params;
+  return {
+    set,
+    params,
+    tensors,
+    topk,
+    chunk: CHUNK,
+    values: mode,
+    quantize1bit: mode === '1-bit',
+    bytesPerStep: bytes,
+    denseFp32Bytes: denseBytes,
+    compressionRatio: +(denseBytes / bytes).toFixed(1),
+    bitsPerParam: +((8 * bytes) / params).toFixed(4),
+    coefficientsPerStep: coefficients,
+    referenceBytesPerStep: coefficients * 12, // demo.py sends an int64 index + an f32 value per coefficient
+    referenceRatio: +(denseBytes / (coefficients * 12)).toFixed(1),
+  };
+}
+
+function log(r: ReturnType<typeof rowBase> & { compressMs?: number; applyMs?: number }): void {
+  const t =
+    r.compressMs === undefined ? '(not timed)' : `compress ${r.compressMs} ms + apply ${r.applyMs} ms`;
+  console.log(
+    `${r.set} topk=${r.topk} ${r.values}: ${t}, ${r.bytesPerStep.toLocaleString()} B/step ` +
+      `(${r.compressionRatio}x vs dense fp32; reference demo.py wire ${r.referenceRatio}x)`,
+  );
+}
+
 const TOPKS = [32, 8, 4];
 const CHUNK = 64;
 
@@ -71,7 +138,7 @@ async function main(): Promise<void> {
   await tf.ready();
   const only = process.env.BENCH_SETS?.split(',');
   const results: Record<string, unknown>[] = [];
-  for (const { spec, warmup, iters, timeOneBit } of SETS) {
+  for (const { spec, warmup, iters, timeAllModes } of SETS) {
     if (only !== undefined && !only.includes(spec.name)) continue;
     const shapes = shapesOf(spec);
     const params = Object.values(shapes).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
@@ -89,23 +156,23 @@ async function main(): Promise<void> {
       if (!byShape.has(key)) byShape.set(key, seededTensor(s, byShape.size + 1));
       grads[n] = byShape.get(key)!;
     }
-    const denseBytes = 4 * params;
     console.log(`# ${spec.name}: ${params.toLocaleString()} params, ${Object.keys(shapes).length} tensors`);
     let warmed = false;
     for (const topk of TOPKS) {
-      for (const quantize1bit of timeOneBit ? [false, true] : [false]) {
+      // Modes timed at this size; the others get their bytes by re-encoding the float32 step's result.
+      const timed = timeAllModes ? MODES : (['float32'] as const);
+      let lastF32: DistroResult | undefined;
+      for (const mode of timed) {
         const opt = new DistroOptimizer({
           lr: 1e-4,
           compressionTopk: topk,
           compressionChunk: CHUNK,
-          quantize1bit,
+          ...MODE_CONFIG[mode],
         });
         const expected = opt.layoutOf(vars);
         const n = warmed ? iters : warmup + iters;
         const times = { compress: 0, encode: 0, decode: 0, apply: 0 };
         let bytes = 0;
-        let oneBitBytes = 0;
-        let coefficients = 0;
         for (let i = 0; i < n; i++) {
           const t0 = performance.now();
           const mine = opt.compress(vars, grads);
@@ -124,60 +191,32 @@ async function main(): Promise<void> {
             times.apply += t4 - t3;
           }
           bytes = wire.length;
-          if (!timeOneBit) {
-            const signs = {
-              ...mine,
-              config: { ...mine.config, quantize1bit: true },
-              params: mine.params.map((p) => ({ ...p, values: p.values.map((v) => Math.sign(v)) })),
-            };
-            oneBitBytes = encodeDistroResult(signs).length;
-          }
-          coefficients = mine.params.reduce((a, p) => a + p.indices.length, 0);
+          if (mode === 'float32') lastF32 = mine;
         }
         warmed = true;
         opt.dispose();
-        const r = {
-          set: spec.name,
-          params,
-          tensors: Object.keys(shapes).length,
-          topk,
-          chunk: CHUNK,
-          quantize1bit,
+        const row = {
+          ...rowBase(spec.name, params, Object.keys(shapes).length, topk, mode, bytes, lastF32 ?? undefined),
           iterations: iters,
           compressMs: +(times.compress / iters).toFixed(1),
           applyMs: +(times.apply / iters).toFixed(1),
           compressPlusApplyMs: +((times.compress + times.apply) / iters).toFixed(1),
           encodeMs: +(times.encode / iters).toFixed(1),
           decodeMs: +(times.decode / iters).toFixed(1),
-          coefficientsPerStep: coefficients,
-          bytesPerStep: bytes,
-          denseFp32Bytes: denseBytes,
-          compressionRatio: +(denseBytes / bytes).toFixed(1),
-          bitsPerParam: +((8 * bytes) / params).toFixed(4),
-          referenceBytesPerStep: coefficients * 12, // demo.py: int64 index + f32 value
-          referenceRatio: +(denseBytes / (coefficients * 12)).toFixed(1),
         };
-        results.push(r);
-        if (!timeOneBit) {
-          results.push({
-            ...r,
-            quantize1bit: true,
-            timing:
-              'same compute as the float32 row (1-bit only changes the value encoding); not timed separately',
-            encodeMs: null,
-            decodeMs: null,
-            bytesPerStep: oneBitBytes,
-            compressionRatio: +(denseBytes / oneBitBytes).toFixed(1),
-            bitsPerParam: +((8 * oneBitBytes) / params).toFixed(4),
-          });
-          console.log(
-            `${spec.name} topk=${topk} 1bit=true: ${oneBitBytes.toLocaleString()} B/step (${(denseBytes / oneBitBytes).toFixed(1)}x)`,
-          );
+        results.push(row);
+        log(row);
+      }
+      if (!timeAllModes && lastF32 !== undefined) {
+        for (const mode of MODES.filter((m) => m !== 'float32')) {
+          const bytes = encodeDistroResult(requantize(lastF32, mode)).length;
+          const row = {
+            ...rowBase(spec.name, params, Object.keys(shapes).length, topk, mode, bytes, lastF32),
+            timing: 'not timed separately: same compute as the float32 row, only the value encoding differs',
+          };
+          results.push(row);
+          log(row);
         }
-        console.log(
-          `${spec.name} topk=${topk} 1bit=${quantize1bit}: compress ${r.compressMs} ms + apply ${r.applyMs} ms, ` +
-            `${bytes.toLocaleString()} B/step (${r.compressionRatio}x vs dense fp32; reference demo.py ${r.referenceRatio}x)`,
-        );
       }
     }
     tf.dispose([...Object.values(vars), ...byShape.values()]);
@@ -195,7 +234,8 @@ async function main(): Promise<void> {
     },
     notes:
       'One worker per step (apply aggregates its own decoded result). Bytes are the full encoded DistroResult ' +
-      '(header, names, shapes, layout, indices, values). Dense = 4 bytes x params.',
+      '(header, names, shapes, layout, indices, values). Dense = 4 bytes x params. Times are wall-clock on a ' +
+      'shared machine: see loadAverage (2 cores); compare rows of one run only.',
     results,
   };
   const dir = new URL('../../../bench-results/', import.meta.url);
