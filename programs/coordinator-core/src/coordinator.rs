@@ -3,6 +3,7 @@
 //! Every operation validates all of its inputs and preconditions before it mutates anything: on error the
 //! state is unchanged.
 
+use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -452,9 +453,11 @@ impl Coordinator {
     pub fn tick(&mut self, new_clients: &[ClientId], now: u64, seed: u64) -> Result<TickResult> {
         self.check_now(now)?;
         self.join_allowed()?;
+        // Set lookups keep a large `new_clients` list O(n log n) instead of quadratic.
+        let mut seen: BTreeSet<&ClientId> = self.pending.iter().collect();
         let mut fresh: Vec<ClientId> = Vec::new();
         for id in new_clients {
-            if !self.pending.contains(id) && !fresh.contains(id) {
+            if seen.insert(id) {
                 fresh.push(*id);
             }
         }
@@ -726,12 +729,13 @@ impl Coordinator {
         if checks.len() > clients.len() {
             return Err(err(ErrorCode::InvalidHealthCheck, "checks", "at most clients.len() entries"));
         }
-        for (k, c) in checks.iter().enumerate() {
-            if checks[..k].iter().any(|o| o.index == c.index) {
-                return Err(err(ErrorCode::InvalidHealthCheck, "checks[].index", "listed once"));
-            }
+        let mut listed = alloc::vec![false; clients.len()];
+        for c in checks {
             if c.index >= clients.len() as u64 {
                 return Err(err(ErrorCode::InvalidHealthCheck, "checks[].index", "< clients.len()"));
+            }
+            if core::mem::replace(&mut listed[c.index as usize], true) {
+                return Err(err(ErrorCode::InvalidHealthCheck, "checks[].index", "listed once"));
             }
             if clients[c.index as usize].id != c.id {
                 return Err(err(ErrorCode::InvalidHealthCheck, "checks[].id", "clients[index].id"));
@@ -1024,6 +1028,33 @@ mod tests {
         assert_eq!(c.run_state, RunState::Cooldown);
         c.tick(&[], 410, 0).unwrap();
         assert_eq!(c.run_state, RunState::Finished);
+    }
+
+    #[test]
+    fn pending_is_bounded_and_overflow_changes_nothing() {
+        let mut c = Coordinator::new("t", config(), model()).unwrap();
+        c.resume(1).unwrap();
+        let id = |i: u32| -> ClientId {
+            let mut x = [0u8; 32];
+            x[..4].copy_from_slice(&i.to_le_bytes());
+            x
+        };
+        // 65 535 distinct joiners in one tick (with duplicates in the list, which are ignored).
+        let mut joiners: Vec<ClientId> = (0..MAX_PENDING as u32).map(id).collect();
+        joiners.extend((0..100).map(id));
+        c.tick(&joiners, 1, 0).unwrap();
+        assert_eq!(c.pending.len(), MAX_PENDING);
+        let before = c.clone();
+        assert_eq!(c.tick(&[id(70_000)], 1, 0).unwrap_err().code, ErrorCode::PendingFull);
+        assert_eq!(c.join(id(70_001)).unwrap_err().code, ErrorCode::PendingFull);
+        assert_eq!(c, before);
+        c.join(id(5)).unwrap(); // already pending: accepted, nothing added
+        assert_eq!(c.pending.len(), MAX_PENDING);
+        // The next epoch takes the first max_clients (8) joiners; the rest must join again.
+        c.tick(&[], 3, 0).unwrap();
+        assert_eq!(c.run_state, RunState::Warmup);
+        assert_eq!(c.epoch_state.clients.iter().map(|x| x.id).collect::<Vec<_>>(), (0..8).map(id).collect::<Vec<_>>());
+        assert!(c.pending.is_empty());
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The Psyche-TS coordinator state machine in Rust.
+#![doc = include_str!("../README.md")]
 #![cfg_attr(not(test), no_std)]
+#![warn(missing_docs)]
 
 extern crate alloc;
 
