@@ -6,6 +6,8 @@ import { DataProviderError, ErrorCounter, isDataProviderError } from './errors.j
 export interface HttpFetcherOptions {
   /** Abort an attempt when no byte (headers or body) arrives for this long. Default 5000 (Psyche uses 5 s). */
   idleTimeoutMs?: number;
+  /** Abort an attempt that takes longer than this in total (a server trickling bytes). Default 60000. */
+  requestTimeoutMs?: number;
   /** Retries after the first attempt for retryable faults (timeouts, resets, 5xx, short bodies). Default 5. */
   retries?: number;
   /** Delay before retry n (1-based) is `min(backoffMs * 2^(n-1), maxBackoffMs)`. Default 250. */
@@ -60,14 +62,22 @@ const CONTENT_RANGE = /^bytes (\d+)-(\d+)\/(\d+|\*)$/;
  */
 export function createHttpFetcher(options: HttpFetcherOptions = {}): HttpFetcher {
   const idleTimeoutMs = options.idleTimeoutMs ?? 5000;
+  const requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
   const retries = options.retries ?? 5;
   const backoffMs = options.backoffMs ?? 250;
   const maxBackoffMs = options.maxBackoffMs ?? 4000;
-  for (const [k, v] of Object.entries({ idleTimeoutMs, retries, backoffMs, maxBackoffMs })) {
-    if (!Number.isFinite(v) || v < 0 || (k === 'idleTimeoutMs' && v === 0)) {
+  for (const [k, v] of Object.entries({
+    idleTimeoutMs,
+    requestTimeoutMs,
+    retries,
+    backoffMs,
+    maxBackoffMs,
+  })) {
+    const positive = k === 'idleTimeoutMs' || k === 'requestTimeoutMs';
+    if (!Number.isFinite(v) || v < 0 || (positive && v === 0)) {
       throw new DataProviderError(
         'INVALID_PARAMETER',
-        `${k} must be a ${k === 'idleTimeoutMs' ? 'positive' : 'non-negative'} number, got ${v}`,
+        `${k} must be a ${positive ? 'positive' : 'non-negative'} number, got ${v}`,
         {
           parameter: k,
           value: v,
@@ -93,11 +103,13 @@ export function createHttpFetcher(options: HttpFetcherOptions = {}): HttpFetcher
     return new Promise<Uint8Array>((resolve, reject) => {
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
+      let deadline: NodeJS.Timeout | undefined;
       let req: ClientRequest | undefined;
       const finish = (err: unknown, value?: Uint8Array) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        clearTimeout(deadline);
         signal?.removeEventListener('abort', onAbort);
         if (err) {
           req?.destroy();
@@ -157,6 +169,18 @@ export function createHttpFetcher(options: HttpFetcherOptions = {}): HttpFetcher
       const headers: Record<string, string> = { ...options.headers };
       if (range) headers.range = `bytes=${range.offset}-${range.offset + range.length - 1}`;
       arm();
+      deadline = setTimeout(
+        () =>
+          finish(
+            new DataProviderError(
+              'HTTP_TIMEOUT',
+              `${where}: not complete after ${requestTimeoutMs} ms (requestTimeoutMs); the server is too slow`,
+              { url, requestTimeoutMs },
+              { retryable: true },
+            ),
+          ),
+        requestTimeoutMs,
+      );
       req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(
         u,
         { method: 'GET', headers, agent },

@@ -70,7 +70,8 @@ export type Fault =
   | 'truncate' // announces the right length, sends half, closes the socket
   | 'ignore-range' // 200 with the whole file
   | 'lie-total' // Content-Range total one byte larger than the file
-  | 'corrupt'; // right lengths, one flipped byte
+  | 'corrupt' // right lengths, one flipped byte
+  | 'trickle'; // right lengths, one byte every 50 ms
 
 /** A real HTTP server on 127.0.0.1:0 over `dir`, whose answers follow `plan(requestNumber, req)`. */
 export async function startFaultServer(
@@ -113,6 +114,20 @@ export async function startFaultServer(
     if (fault === 'stall-body' || fault === 'truncate') {
       res.write(body.subarray(0, Math.max(1, body.length >> 1)));
       if (fault === 'truncate') setTimeout(() => res.socket?.destroy(), 10);
+      return;
+    }
+    if (fault === 'trickle') {
+      let i = 0;
+      const t = setInterval(() => {
+        if (res.destroyed || i >= body.length) {
+          clearInterval(t);
+          if (!res.destroyed) res.end();
+          return;
+        }
+        res.write(body.subarray(i, i + 1));
+        i++;
+      }, 50);
+      res.on('close', () => clearInterval(t));
       return;
     }
     if (fault === 'wrong-content-length') {

@@ -230,6 +230,15 @@ describe('fault injection on a real HTTP server', () => {
     );
   });
 
+  it('cuts off a server that trickles bytes past requestTimeoutMs', async () => {
+    await withFaults(['trickle'], async (url) => {
+      // 64 bytes at one per 50 ms would take ~3.2 s; the idle timer (1 s) never fires, the 1.5 s deadline does.
+      const { store, bytes } = await read(url, { requestTimeoutMs: 1500 });
+      expect(Buffer.from(bytes!)).toEqual(expected);
+      expect(store.errors.get('HTTP_TIMEOUT')).toBe(1);
+    });
+  });
+
   it('detects a wrong Content-Length and retries', async () => {
     await withFaults(['wrong-content-length'], async (url) => {
       const { store, bytes } = await read(url);
