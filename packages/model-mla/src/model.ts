@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createConfig, type DeepseekV2Config, parameterShapes, qHeadDim } from './config.js';
 import { MlaError } from './errors.js';
 import { registerGradients } from './kernels.js';
-import { mm, splitLastAxis, swapLast } from './ops.js';
+import { mm, mmT, splitLastAxis, swapLast } from './ops.js';
 import { seededNormal } from './rng.js';
 import { applyRope, ropeTables } from './rope.js';
 
@@ -68,7 +68,7 @@ function rmsNorm(x: tf.Tensor, w: tf.Tensor, eps: number): tf.Tensor {
 
 /** `x @ Wᵀ` with a PyTorch-layout weight `[out, in]`. */
 function linear(x: tf.Tensor2D, w: tf.Tensor): tf.Tensor2D {
-  return mm(x, tf.transpose(w));
+  return mmT(x, w);
 }
 
 /** Causal additive mask `[tq, tk]` for queries at positions `past … past+tq−1` over keys `0 … tk−1`. */
@@ -437,11 +437,10 @@ export class MlaModel {
     // nope scores per head: [B·H, T, dn] @ [B·H, T, dn]ᵀ → [B, H, T, T]
     const toHeads = (z: tf.Tensor, d: number) =>
       tf.reshape(tf.transpose(z, [0, 2, 1, 3]), [b * h, t, d]) as tf.Tensor3D;
-    const kNopeT = tf.reshape(tf.transpose(kNope!, [0, 2, 3, 1]), [b * h, dn, t]); // [B·H, dn, T]
-    const sNope = tf.reshape(mm(toHeads(qNope, dn), kNopeT), [b, h, t, t]);
+    const sNope = tf.reshape(mmT(toHeads(qNope, dn), toHeads(kNope!, dn)), [b, h, t, t]);
     // rope scores against the single shared key: [B, H·T, dr] @ [B, T, dr]ᵀ → [B, H, T, T]
     const qPeFlat = tf.reshape(tf.transpose(qPe, [0, 2, 1, 3]), [b, h * t, dr]) as tf.Tensor3D;
-    const sPe = tf.reshape(mm(qPeFlat, swapLast(tf.reshape(kPe, [b, t, dr]))), [b, h, t, t]);
+    const sPe = tf.reshape(mmT(qPeFlat, tf.reshape(kPe, [b, t, dr])), [b, h, t, t]);
     const scale = 1 / Math.sqrt(dn + dr);
     const probs = tf.softmax(tf.add(tf.mul(tf.add(sNope, sPe), scale), mask));
     const o = mm(tf.reshape(probs, [b * h, t, t]) as tf.Tensor3D, toHeads(v!, dv)); // [B·H, T, dv]

@@ -15,7 +15,7 @@ export function swapLast<T extends tf.Tensor>(x: T): T {
  * than a plain product (measured on this machine at [256,128]×[128,2048]: transposeB 145 ms vs 15–60 ms,
  * transposeA 608 ms vs 44 ms), so this op is what makes training on wasm fast. Caller owns the result.
  */
-export const mm = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+const mmPlain = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
   const [a, b, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
   save([a, b]);
   return {
@@ -27,6 +27,28 @@ export const mm = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) =>
     },
   };
 }) as <T extends tf.Tensor>(a: T, b: tf.Tensor) => T;
+
+/** Whether the active backend is wasm, where the transpose-free formulations pay off. */
+function onWasm(): boolean {
+  return tf.getBackend() === 'wasm';
+}
+
+/**
+ * `a @ b`: on wasm the transpose-free custom-gradient product described above; on other backends plain
+ * `tf.matMul` (the cpu backend's own transposed products are faster than explicit JS transposes). Caller owns.
+ */
+export function mm<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
+  return onWasm()
+    ? mmPlain(a, b)
+    : (tf.matMul(a as unknown as tf.Tensor2D, b as tf.Tensor2D) as unknown as T);
+}
+
+/** `a @ bᵀ` (last two axes of `b` swapped), backend-appropriately (see {@link mm}). Caller owns. */
+export function mmT<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
+  return onWasm()
+    ? tf.tidy(() => mmPlain(a, swapLast(b)))
+    : (tf.matMul(a as unknown as tf.Tensor2D, b as tf.Tensor2D, false, true) as unknown as T);
+}
 
 /** `[rows, cols]` float32 tensor from a generator `f(r, c)`. Caller owns. */
 export function constMatrix(rows: number, cols: number, f: (r: number, c: number) => number): tf.Tensor2D {
@@ -42,6 +64,7 @@ export function constMatrix(rows: number, cols: number, f: (r: number, c: number
  * whose strided last-axis slicing and its concat gradient dominated a training step. Caller owns the parts.
  */
 export function splitLastAxis(x: tf.Tensor, sizes: readonly number[]): tf.Tensor[] {
+  if (!onWasm()) return tf.split(x, [...sizes], x.rank - 1);
   return tf.tidy(() => {
     const total = x.shape[x.rank - 1]!;
     const lead = x.shape.slice(0, -1);

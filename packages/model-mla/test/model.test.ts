@@ -235,6 +235,22 @@ describe.each(BACKENDS)('MlaModel on %s', (backend) => {
     expect(errorCode(() => MlaModel.create(tinyConfig(), { seed: 0.5 }))).toBe('INVALID_ARGUMENT');
   });
 
+  it('setWeights assigns in place without leaking; readWeights round-trips', async () => {
+    const m = MlaModel.create(tinyConfig(), { seed: 2 });
+    const other = MlaModel.create(tinyConfig(), { seed: 3 });
+    const target = await other.readWeights();
+    const start = tf.memory().numTensors;
+    m.setWeights(target);
+    expect(tf.memory().numTensors).toBe(start);
+    const got = await m.readWeights();
+    for (const [name, v] of target) expect(maxAbsDiff(got.get(name)!, v)).toBe(0);
+    const [a, b] = [m.forward([[1, 2, 3]]), other.forward([[1, 2, 3]])];
+    expect(maxAbsDiff(a.dataSync(), b.dataSync())).toBe(0);
+    tf.dispose([a, b]);
+    m.dispose();
+    other.dispose();
+  });
+
   it('accepts an int32 tensor batch equal to the array form', () => {
     const ids = tf.tensor2d([[4, 8, 15, 16]], undefined, 'int32');
     const a = model.forward(ids);
