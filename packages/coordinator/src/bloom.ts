@@ -27,6 +27,26 @@ export function fnv1aKeyed(key: bigint, data: Uint8Array): bigint {
   return h;
 }
 
+const TWO32 = 4294967296;
+
+/**
+ * `fnv1aKeyed(key, data) % m` with 32-bit limb arithmetic on numbers (no bigint per byte). Exact: every
+ * intermediate stays below 2^53. Equal to the bigint reference {@link fnv1aKeyed} (unit-tested).
+ */
+export function fnv1aKeyedMod(key: bigint, data: Uint8Array, m: number): number {
+  let lo = Number(key & 0xffffffffn);
+  let hi = Number((key >> 32n) & 0xffffffffn);
+  for (let i = 0; i < data.length; i++) {
+    lo = (lo ^ data[i]!) >>> 0;
+    // h · (2^40 + 0x1b3) mod 2^64: low limb lo·0x1b3; high limb hi·0x1b3 + carry + (lo << 8).
+    const l = lo * 0x1b3;
+    const carry = Math.floor(l / TWO32);
+    hi = (hi * 0x1b3 + carry + ((lo << 8) >>> 0)) % TWO32;
+    lo = l % TWO32;
+  }
+  return ((hi % m) * (TWO32 % m) + (lo % m)) % m;
+}
+
 /**
  * Bits for `n` items at false-positive rate `p`: `clamp(ceil(−n · ln p / (ln 2)^2), 1, 1024)`.
  *
@@ -70,9 +90,8 @@ export function emptyBloom(): Bloom {
 /** Sets the 8 bits of `item` in `bloom` (mutates it). No-op on a 0-bit filter. */
 export function bloomAdd(bloom: Bloom, item: Uint8Array): void {
   if (bloom.numBits === 0) return;
-  const m = BigInt(bloom.numBits);
   for (const key of bloom.keys) {
-    const i = Number(fnv1aKeyed(key, item) % m);
+    const i = fnv1aKeyedMod(key, item, bloom.numBits);
     bloom.bits[i >>> 6] = bloom.bits[i >>> 6]! | (1n << BigInt(i & 63));
   }
 }
@@ -80,9 +99,8 @@ export function bloomAdd(bloom: Bloom, item: Uint8Array): void {
 /** True when every bit of `item` is set (false positives possible, no false negatives). */
 export function bloomContains(bloom: Bloom, item: Uint8Array): boolean {
   if (bloom.numBits === 0) return false;
-  const m = BigInt(bloom.numBits);
   for (const key of bloom.keys) {
-    const i = Number(fnv1aKeyed(key, item) % m);
+    const i = fnv1aKeyedMod(key, item, bloom.numBits);
     if (((bloom.bits[i >>> 6]! >> BigInt(i & 63)) & 1n) === 0n) return false;
   }
   return true;

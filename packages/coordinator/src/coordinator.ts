@@ -634,9 +634,13 @@ export interface HealthCheckMessage {
 export function isClientHealthy(state: CoordinatorState, id: ClientId): boolean {
   const prev = state.epoch.rounds[(state.epoch.roundsHead + 3) % 4]!;
   const item = sha256(fromHex(id, 'id'));
+  const quorum = witnessQuorum(prev.witnesses.length);
   let score = 0;
-  for (const w of prev.witnesses) if (bloomContains(w.participantBloom, item)) score++;
-  return score >= witnessQuorum(prev.witnesses.length);
+  for (const w of prev.witnesses) {
+    if (bloomContains(w.participantBloom, item)) score++;
+    if (score >= quorum) return true; // early exit: the verdict cannot change
+  }
+  return score >= quorum;
 }
 
 /**

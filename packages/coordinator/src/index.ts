@@ -16,6 +16,7 @@ export {
   FNV_OFFSET_BASIS,
   FNV_PRIME,
   fnv1aKeyed,
+  fnv1aKeyedMod,
   validateBloom,
 } from './bloom.js';
 export { ascii, concatBytes, fromHex, sha256, toHex } from './bytes.js';
@@ -90,6 +91,7 @@ export {
   LCG_A,
   LCG_C,
   Lcg,
+  SHUFFLE_CACHE_SIZE,
 } from './shuffle.js';
 export type {
   Checkpoint,

@@ -23,6 +23,79 @@ export function deriveShuffleSeed(randomSeed: bigint, salt: ShuffleSalt): Uint8A
 }
 
 /**
+ * Memoized hashes of one 32-byte shuffle seed: the 90 raw pivots and, lazily, the source hash of each
+ * (round, pos / 256) block. Pure memoization (same results, fewer hashes): verifying 32 witnesses of a round, or
+ * computing every position, reuses them. A small LRU keeps the last {@link SHUFFLE_CACHE_SIZE} seeds.
+ */
+interface ShuffleTables {
+  seed: Uint8Array;
+  pivots: bigint[];
+  pivotsMod: Map<number, Uint32Array>;
+  sources: Map<number, Uint8Array>[];
+}
+
+/** Number of seeds whose shuffle hashes are kept. */
+export const SHUFFLE_CACHE_SIZE = 8;
+const cache = new Map<string, ShuffleTables>();
+
+function tablesFor(seed: Uint8Array): ShuffleTables {
+  let key = '';
+  for (const b of seed) key += String.fromCharCode(b);
+  const hit = cache.get(key);
+  if (hit !== undefined) {
+    cache.delete(key);
+    cache.set(key, hit);
+    return hit;
+  }
+  const buf = new Uint8Array(33);
+  buf.set(seed, 0);
+  const pivots: bigint[] = [];
+  for (let r = 0; r < SHUFFLE_ROUNDS; r++) {
+    buf[32] = r;
+    pivots.push(readU64le(sha256(buf)));
+  }
+  const t: ShuffleTables = {
+    seed: seed.slice(),
+    pivots,
+    pivotsMod: new Map(),
+    sources: Array.from({ length: SHUFFLE_ROUNDS }, () => new Map<number, Uint8Array>()),
+  };
+  cache.set(key, t);
+  if (cache.size > SHUFFLE_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  return t;
+}
+
+function pivotsMod(t: ShuffleTables, total: number): Uint32Array {
+  let p = t.pivotsMod.get(total);
+  if (p === undefined) {
+    const n = BigInt(total);
+    p = Uint32Array.from(t.pivots, (x) => Number(x % n));
+    t.pivotsMod.set(total, p);
+  }
+  return p;
+}
+
+function source(t: ShuffleTables, r: number, block: number): Uint8Array {
+  const m = t.sources[r]!;
+  let src = m.get(block);
+  if (src === undefined) {
+    const buf = new Uint8Array(37);
+    buf.set(t.seed, 0);
+    buf[32] = r;
+    buf.set(u32le(block), 33);
+    src = sha256(buf);
+    m.set(block, src);
+  }
+  return src;
+}
+
+function checkSeed(seed: Uint8Array): void {
+  if (!(seed instanceof Uint8Array) || seed.length !== 32) {
+    throw new CoordinatorError('InvalidArgument', 'seed must be 32 bytes', { field: 'seed' });
+  }
+}
+
+/**
  * Position of `index` in the swap-or-not permutation of `0..total` keyed by `seed` (Ethereum beacon-chain style,
  * 90 rounds over SHA-256; docs/coordinator.md §9.1).
  *
@@ -37,61 +110,44 @@ export function computeShuffledIndex(index: number, total: number, seed: Uint8Ar
       total,
     });
   }
-  if (seed.length !== 32) {
-    throw new CoordinatorError('InvalidArgument', `seed must be 32 bytes, got ${seed.length}`, {
-      field: 'seed',
-    });
-  }
-  const n = BigInt(total);
+  checkSeed(seed);
+  const t = tablesFor(seed);
+  const pivots = pivotsMod(t, total);
   let idx = index;
-  const buf = new Uint8Array(37);
-  buf.set(seed, 0);
   for (let r = 0; r < SHUFFLE_ROUNDS; r++) {
-    buf[32] = r;
-    const pivot = Number(readU64le(sha256(buf.subarray(0, 33))) % n);
-    const flip = (pivot + total - idx) % total;
+    const flip = (pivots[r]! + total - idx) % total;
     const pos = Math.max(idx, flip);
-    buf.set(u32le(Math.floor(pos / 256)), 33);
-    const src = sha256(buf);
-    const bit = (src[Math.floor((pos % 256) / 8)]! >> (pos % 8)) & 1;
-    if (bit === 1) idx = flip;
+    const src = source(t, r, Math.floor(pos / 256));
+    if (((src[(pos & 255) >>> 3]! >> (pos & 7)) & 1) === 1) idx = flip;
   }
   return idx;
 }
 
 /**
  * Positions of every index `0..total` at once (same result as calling {@link computeShuffledIndex} per index,
- * but with `90 · (1 + ceil(total / 256))` hashes instead of `180 · total`). `result[i]` is the position of `i`.
+ * with at most `90 · (1 + ceil(total / 256))` hashes). `result[i]` is the position of `i`.
  *
  * @throws {CoordinatorError} `InvalidArgument` when `total < 1` or `seed` is not 32 bytes.
  */
 export function computeShuffledPositions(total: number, seed: Uint8Array): Uint32Array {
   checkTotal(total);
-  if (seed.length !== 32) {
-    throw new CoordinatorError('InvalidArgument', `seed must be 32 bytes, got ${seed.length}`, {
-      field: 'seed',
-    });
-  }
-  const n = BigInt(total);
+  checkSeed(seed);
+  const t = tablesFor(seed);
+  const pivots = pivotsMod(t, total);
   const blocks = Math.ceil(total / 256);
   const out = new Uint32Array(total);
   for (let i = 0; i < total; i++) out[i] = i;
-  const buf = new Uint8Array(37);
-  buf.set(seed, 0);
   for (let r = 0; r < SHUFFLE_ROUNDS; r++) {
-    buf[32] = r;
-    const pivot = Number(readU64le(sha256(buf.subarray(0, 33))) % n);
+    const pivot = pivots[r]!;
     const sources: Uint8Array[] = new Array(blocks);
-    for (let b = 0; b < blocks; b++) {
-      buf.set(u32le(b), 33);
-      sources[b] = sha256(buf);
-    }
+    for (let b = 0; b < blocks; b++) sources[b] = source(t, r, b);
     for (let i = 0; i < total; i++) {
       const idx = out[i]!;
-      const flip = (pivot + total - idx) % total;
+      let flip = pivot + total - idx;
+      if (flip >= total) flip -= total;
+      if (flip >= total) flip -= total;
       const pos = Math.max(idx, flip);
-      const src = sources[pos >>> 8]!;
-      if (((src[(pos & 255) >>> 3]! >> (pos & 7)) & 1) === 1) out[i] = flip;
+      if (((sources[pos >>> 8]![(pos & 255) >>> 3]! >> (pos & 7)) & 1) === 1) out[i] = flip;
     }
   }
   return out;

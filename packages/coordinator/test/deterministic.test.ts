@@ -22,6 +22,7 @@ import {
   FNV_OFFSET_BASIS,
   FNV_PRIME,
   fnv1aKeyed,
+  fnv1aKeyedMod,
   getCommittee,
   getWitnessIndices,
   isCoordinatorError,
@@ -32,6 +33,7 @@ import {
   lrAt,
   type Round,
   roundSeed,
+  SHUFFLE_CACHE_SIZE,
   sha256,
   toHex,
   validateBloom,
@@ -405,5 +407,32 @@ describe('commitment hash and round seed', () => {
         { index: 7, broadcastMerkle: m(7) },
       ]),
     ).not.toBe(want);
+  });
+});
+
+describe('fast paths equal their references', () => {
+  it('fnv1aKeyedMod(key, data, m) === fnv1aKeyed(key, data) % m for varied keys, data and moduli', () => {
+    let x = 0x9e3779b97f4a7c15n;
+    for (let i = 0; i < 500; i++) {
+      x = (x * 6364136223846793005n + 1442695040888963407n) & M64;
+      const data = new Uint8Array((i % 40) + 1).map((_, j) => Number((x >> BigInt(j % 56)) & 255n));
+      const m = 1 + (i % 1024);
+      expect(fnv1aKeyedMod(x, data, m)).toBe(Number(fnv1aKeyed(x, data) % BigInt(m)));
+    }
+    expect(fnv1aKeyedMod(M64, new Uint8Array([255, 255]), 1021)).toBe(
+      Number(fnv1aKeyed(M64, new Uint8Array([255, 255])) % 1021n),
+    );
+  });
+
+  it('the memoized shuffle gives the reference result across more seeds than the cache holds', () => {
+    const seeds = Array.from({ length: SHUFFLE_CACHE_SIZE + 3 }, (_, k) => nodeSha(new Uint8Array([k, 9])));
+    for (let pass = 0; pass < 2; pass++) {
+      for (const [k, sd] of seeds.entries()) {
+        const n = 50 + k * 37;
+        const i = (k * 13) % n;
+        expect(computeShuffledIndex(i, n, sd)).toBe(referenceShuffle(i, n, sd));
+        expect(computeShuffledPositions(n, sd)[i]).toBe(referenceShuffle(i, n, sd));
+      }
+    }
   });
 });
