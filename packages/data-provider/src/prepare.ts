@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type FileHandle, mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assertInteger, DataProviderError, ErrorCounter } from './errors.js';
 import { expandInputs } from './internal/files.js';
@@ -136,14 +136,19 @@ interface Unit {
 }
 
 /** Reads newline-aligned units of at most ~64 KiB from `offset`; deterministic from any unit boundary. */
-async function* textUnits(fh: FileHandle, size: number, offset: number): AsyncGenerator<Unit> {
+async function* textUnits(fh: FileHandle, size: number, offset: number, path: string): AsyncGenerator<Unit> {
   const buf = Buffer.allocUnsafe(UNIT_BYTES);
   let pos = offset;
   while (pos < size) {
     const want = Math.min(UNIT_BYTES, size - pos);
     const { bytesRead } = await fh.read(buf, 0, want, pos);
-    if (bytesRead !== want)
-      throw new DataProviderError('INVALID_INPUT', 'input file shrank while reading', { offset: pos });
+    if (bytesRead !== want) {
+      throw new DataProviderError('INVALID_INPUT', `input ${path} shrank while being read (at byte ${pos})`, {
+        parameter: 'inputs',
+        file: path,
+        offset: pos,
+      });
+    }
     let cut = want;
     if (pos + want < size) {
       const nl = buf.lastIndexOf(10, want - 1);
@@ -280,6 +285,10 @@ export async function prepare(options: PrepareOptions): Promise<PrepareResult> {
   const release = await acquireLock(options.outDir);
   const errors = new ErrorCounter();
   try {
+    // Temp files of crashed writers are garbage (we hold the lock, so nobody is writing them).
+    for (const name of await readdir(options.outDir)) {
+      if (/\.tmp-\d+$/.test(name)) await rm(join(options.outDir, name), { force: true });
+    }
     const statePath = join(options.outDir, STATE_FILE);
     const manifestPath = join(options.outDir, MANIFEST_FILE);
     let state: PrepareState = { fingerprint, shards: [], cursor: { fileIndex: 0, offset: 0 }, carry: '' };
@@ -419,7 +428,7 @@ export async function prepare(options: PrepareOptions): Promise<PrepareResult> {
       try {
         const offset = fi === start.fileIndex ? start.offset : 0;
         const jsonl = isJsonl(f.path);
-        const units = jsonl ? lineUnits(fh, f.size, offset) : textUnits(fh, f.size, offset);
+        const units = jsonl ? lineUnits(fh, f.size, offset) : textUnits(fh, f.size, offset, f.path);
         for await (const unit of units) {
           if (options.signal?.aborted) {
             throw new DataProviderError('ABORTED', 'prepare aborted; run it again to resume', {

@@ -111,7 +111,7 @@ function verifiedReader(
     );
     if (chunks.length === 1) {
       const o = offset - first * m.chunkBytes;
-      return chunks[0]!.subarray(o, o + length);
+      return chunks[0]!.slice(o, o + length); // a copy: callers may not alias the cache
     }
     const out = new Uint8Array(length);
     let w = 0;

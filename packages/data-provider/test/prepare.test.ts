@@ -257,9 +257,11 @@ describe('prepare', () => {
     const code = await closed;
     // Either killed (null) or finished cleanly (0): never a crash.
     expect([null, 0], stderr).toContain(code);
+    writeFileSync(join(out, 'shard-00007.bin.tmp-999999'), 'left by a crashed writer');
     const res = await prepare({ ...opts, outDir: out });
     expect(res.complete).toBe(true);
     expect(shardBytes(out)).toEqual(shardBytes(ref));
+    expect(readdirSync(out).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 
   it('is parallel-safe: a second writer gets PREPARE_LOCKED, a stale lock is taken over', async () => {
