@@ -18,6 +18,12 @@ export const serverConfigSchema = z.strictObject({
   data_dir: z.string().min(1),
   /** Period of the timer tick, milliseconds. */
   tick_interval_ms: z.number().int().min(10).max(60_000).default(500),
+  /**
+   * Minimum interval between state broadcasts, milliseconds. Inputs are acknowledged as soon as they are durable;
+   * the state broadcast that follows is coalesced, so a burst of witnesses costs one broadcast, not one each.
+   * 0 broadcasts after every group commit.
+   */
+  broadcast_interval_ms: z.number().int().min(0).max(10_000).default(50),
   /** Write a snapshot every this many accepted inputs. */
   snapshot_every: pos(1_000_000).default(1000),
   /** Hex ed25519 public keys allowed to authenticate; absent means anyone with a key. */

@@ -42,6 +42,9 @@ export interface LocalClientOptions {
   maxBufferedStates?: number;
 }
 
+/** Start of a state frame as the server writes it (version first). */
+const STATE_PREFIX = /^\{"t":"state","version":(\d+),/;
+
 /** Close codes after which reconnecting cannot help. */
 const FATAL_CLOSE: Record<number, CoordinatorClientErrorCode> = {
   4401: 'BAD_SIGNATURE',
@@ -87,6 +90,8 @@ export class LocalCoordinatorClient<TState = unknown, TPayloads extends ClientPa
     runId: string | undefined;
     backoff: Required<BackoffOptions>;
   };
+  private pendingState: { version: number; text: string } | undefined;
+  private decodeScheduled = false;
   /** Times the connection was lost and re-established (0 after the first connect). */
   reconnections = 0;
   /** The last server-side error message not tied to a request (e.g. a malformed frame report). */
@@ -376,10 +381,29 @@ export class LocalCoordinatorClient<TState = unknown, TPayloads extends ClientPa
     this.ws = ws;
     ws.on('message', (data) => {
       if (this.ws !== ws) return;
-      this.onMessage(
-        ws,
-        Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8'),
-      );
+      const text = Buffer.isBuffer(data)
+        ? data.toString('utf8')
+        : Buffer.from(data as ArrayBuffer).toString('utf8');
+      // Latest-wins for state frames: when several are queued (a slow consumer, a burst of changes), only the
+      // newest is decoded. The server writes the version first, so it is read without parsing the state.
+      const m = STATE_PREFIX.exec(text);
+      if (m) {
+        const version = Number(m[1]);
+        if (this.latestUpdate && version <= this.latestUpdate.version) return;
+        if (this.pendingState && version <= this.pendingState.version) return;
+        this.pendingState = { version, text };
+        if (!this.decodeScheduled) {
+          this.decodeScheduled = true;
+          setImmediate(() => {
+            this.decodeScheduled = false;
+            const p = this.pendingState;
+            this.pendingState = undefined;
+            if (p && this.ws === ws) this.onMessage(ws, p.text);
+          });
+        }
+        return;
+      }
+      this.onMessage(ws, text);
     });
     ws.on('error', () => {
       // 'close' follows; the reconnect logic lives there.

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
-import { encodeTagged } from './codec.js';
+import { deepEqual, encodeTagged } from './codec.js';
 import type { RunConfig } from './config.js';
 import type { CoordinatorEngine, EngineInput, EngineRoundSummary, EngineSummary } from './engine.js';
 import { CoordinatorClientError, isCoordinatorClientError } from './errors.js';
@@ -133,7 +133,7 @@ export class CoordinatorServer<S = unknown> {
   private readonly recentRounds: EngineRoundSummary[] = [];
   private timer: NodeJS.Timeout | undefined;
   private state: S;
-  private stateText: string;
+  private stateTextCache: { version: number; text: string } | undefined;
   private version: number;
   private lastTs: number;
   private lastSnapshot: number;
@@ -165,7 +165,6 @@ export class CoordinatorServer<S = unknown> {
     private readonly logger: (line: string) => void,
   ) {
     this.state = restored.state;
-    this.stateText = encodeTagged(this.state);
     this.summary = engine.summarize(this.state);
     this.version = restored.version;
     this.lastSnapshot = restored.version;
@@ -242,6 +241,14 @@ export class CoordinatorServer<S = unknown> {
     return this.version;
   }
 
+  /** The tagged-JSON text of the current state, encoded at most once per version. */
+  private get stateText(): string {
+    if (this.stateTextCache?.version !== this.version) {
+      this.stateTextCache = { version: this.version, text: encodeTagged(this.state) };
+    }
+    return this.stateTextCache.text;
+  }
+
   /** sha256 (hex) of the tagged-JSON encoding of the current state: equal hashes mean identical states. */
   get stateHash(): string {
     return stateHash(this.stateText);
@@ -296,6 +303,7 @@ export class CoordinatorServer<S = unknown> {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       if (this.timer) clearInterval(this.timer);
+      if (this.broadcastTimer) clearTimeout(this.broadcastTimer);
       this.flush();
       if (this.version > this.lastSnapshot) this.snapshot();
       for (const c of this.conns) {
@@ -463,7 +471,10 @@ export class CoordinatorServer<S = unknown> {
     }
     if (msg.t === 'sub') {
       conn.subscribed = true;
-      if (msg.after === undefined || msg.after < this.version) this.sendState(conn);
+      // With inputs waiting for their group commit, the broadcast right after that commit serves this subscriber
+      // (a state is only ever sent once durable).
+      if (this.queue.length === 0 && (msg.after === undefined || msg.after < this.version))
+        this.sendState(conn);
       return;
     }
     // msg.t === 'req'
@@ -609,13 +620,11 @@ export class CoordinatorServer<S = unknown> {
       this.logger(`engine threw an untyped error on ${input.kind}: ${(e as Error)?.stack ?? String(e)}`);
       return { code: 'SERVER_ERROR', message: `internal error applying ${input.kind}` };
     }
-    const text = encodeTagged(next);
-    if (input.kind === 'tick' && text === this.stateText) return true; // no-op tick: nothing to log
+    if (input.kind === 'tick' && (next === this.state || deepEqual(next, this.state))) return true; // no-op tick
     this.accepted += input.kind === 'tick' ? 0 : 1;
     this.version++;
     this.lastTs = ts;
     this.state = next;
-    this.stateText = text;
     this.noteRounds(this.engine.summarize(next));
     const record: LogRecord = {
       seq: this.version,
@@ -657,11 +666,37 @@ export class CoordinatorServer<S = unknown> {
     this.queue = [];
     this.log.append(batch.map((p) => p.record));
     for (const p of batch) p.after();
+    this.scheduleBroadcast();
+    if (this.version - this.lastSnapshot >= this.config.server.snapshot_every) this.snapshot();
+  }
+
+  private broadcastTimer: NodeJS.Timeout | undefined;
+  private lastBroadcast = 0;
+  private broadcastVersion = -1;
+
+  /** Broadcasts the durable state now, or once `broadcast_interval_ms` has passed since the previous one. */
+  private scheduleBroadcast(): void {
+    if (this.broadcastTimer) return;
+    const wait = this.lastBroadcast + this.config.server.broadcast_interval_ms - performance.now();
+    if (wait <= 0) {
+      this.broadcast();
+      return;
+    }
+    this.broadcastTimer = setTimeout(() => {
+      this.broadcastTimer = undefined;
+      this.broadcast();
+    }, wait);
+  }
+
+  private broadcast(): void {
+    // Only durable state is ever broadcast: inputs still queued for the next group commit are not included.
+    if (this.queue.length > 0 || this.broadcastVersion === this.version) return;
+    this.lastBroadcast = performance.now();
+    this.broadcastVersion = this.version;
     const frame = this.stateFrame();
     for (const c of this.conns) {
       if (c.subscribed && c.ws.readyState === WebSocket.OPEN) c.ws.send(frame);
     }
-    if (this.version - this.lastSnapshot >= this.config.server.snapshot_every) this.snapshot();
   }
 
   private snapshot(): void {

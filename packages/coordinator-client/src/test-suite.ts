@@ -180,13 +180,14 @@ export function coordinatorClientComplianceTests(
       const b = await client();
       const ac = new AbortController();
       const runs = [runSimulatedNode(a, { signal: ac.signal }), runSimulatedNode(b, { signal: ac.signal })];
-      const warm = await wait(a, (u) => u.state.runState === RunState.Warmup);
-      expect(warm.state.epoch.clients.map((c) => c.id).sort()).toEqual([a.id, b.id].sort());
-      const trained = await wait(
+      // A client may skip intermediate states (latest-wins), so wait on conditions that persist.
+      const inEpoch = await wait(
         a,
-        (u) => u.state.runState === RunState.RoundWitness && u.state.progress.epoch === 0,
+        (u) => u.state.runState >= RunState.Warmup && u.state.epoch.clients.length > 0,
       );
-      expect(currentRound(trained.state).witnesses.length).toBeGreaterThanOrEqual(1);
+      expect(inEpoch.state.epoch.clients.map((c) => c.id).sort()).toEqual([a.id, b.id].sort());
+      const trained = await wait(a, (u) => u.state.progress.step >= 2);
+      expect(trained.state.epoch.rounds.some((r) => r.witnesses.length >= 1)).toBe(true);
       const next = await wait(a, (u) => u.state.progress.epoch >= 1);
       ac.abort();
       const [sa, sb] = await Promise.all(runs);
@@ -205,10 +206,15 @@ export function coordinatorClientComplianceTests(
       await b.join();
       const warm = await wait(
         b,
-        (u) => u.state.runState === RunState.Warmup && u.state.epoch.clients.some((c) => c.id === b.id),
+        (u) => u.state.runState >= RunState.Warmup && u.state.epoch.clients.some((c) => c.id === b.id),
       );
       const bi = warm.state.epoch.clients.findIndex((c) => c.id === b.id);
-      await b.warmupWitness({ index: bi });
+      if (warm.state.runState === RunState.Warmup) {
+        // Refused only if Warmup timed out meanwhile.
+        await b.warmupWitness({ index: bi }).catch((e: unknown) => {
+          expect(isCoordinatorClientError(e, 'COORDINATOR_REJECTED')).toBe(true);
+        });
+      }
       const ck = await b.checkpoint({
         index: bi,
         checkpoint: { type: 'Hub', repoId: 'org/model', revision: 'abc' },

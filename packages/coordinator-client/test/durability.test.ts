@@ -54,7 +54,9 @@ describe('durability', () => {
       return runSimulatedNode(c, { signal: ac.signal });
     });
     const mid = await nodes[0]!.waitFor(
-      (u) => u.state.runState === RunState.RoundTrain && u.state.progress.step >= 3,
+      (u) =>
+        (u.state.runState === RunState.RoundTrain || u.state.runState === RunState.RoundWitness) &&
+        u.state.progress.step >= 3,
       { signal: AbortSignal.timeout(45_000) },
     );
     expect((await s.kill('SIGKILL')).signal).toBe('SIGKILL');
