@@ -118,6 +118,7 @@ try {
     const batches = 60;
     const cases: [string, () => Promise<ShardStore>][] = [
       ['local, verify none', () => openLocalShards(ds.dir, { verify: 'none' })],
+      ['local, verify none, syncReads', () => openLocalShards(ds.dir, { verify: 'none', syncReads: true })],
       ['local, verify chunks', () => openLocalShards(ds.dir, { verify: 'chunks' })],
       ['HTTP, verify none', () => openHttpShards(url, { verify: 'none' })],
       ['HTTP, verify chunks', () => openHttpShards(url, { verify: 'chunks' })],

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readSync } from 'node:fs';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DataProviderError, ErrorCounter } from './errors.js';
@@ -132,6 +132,12 @@ export interface LocalShardOptions {
   verify?: VerifyMode;
   /** Verified chunks kept in memory (with `chunks`/`full`). Default 64. */
   cacheChunks?: number;
+  /**
+   * Use synchronous `pread` (`fs.readSync`) instead of the libuv thread pool. About 5× faster for small
+   * reads from the page cache, but blocks the event loop for the duration of each read: use it when the
+   * shards are on local SSD/RAM, not on slow or network disks. Default false.
+   */
+  syncReads?: boolean;
 }
 
 async function hashFile(path: string): Promise<string> {
@@ -223,11 +229,15 @@ export async function openLocalShards(dir: string, options: LocalShardOptions = 
     await Promise.all(handles.map((h) => h.close()));
     throw e;
   }
+  const sync = options.syncReads ?? false;
   const raw: RawRead = async (shard, offset, length) => {
     const buf = new Uint8Array(length);
     let got = 0;
     while (got < length) {
-      const { bytesRead } = await handles[shard]!.read(buf, got, length - got, offset + got);
+      const fh = handles[shard]!;
+      const bytesRead = sync
+        ? readSync(fh.fd, buf, got, length - got, offset + got)
+        : (await fh.read(buf, got, length - got, offset + got)).bytesRead;
       if (bytesRead === 0) {
         const s = manifest.shards[shard]!;
         const err = new DataProviderError(

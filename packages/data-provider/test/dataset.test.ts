@@ -92,6 +92,24 @@ describe('createTokenDataset', () => {
     await ds.close();
   });
 
+  it('gives identical batches with async and sync positioned reads, with and without chunk checks', async () => {
+    const dir = tempDir();
+    writeShardSet(dir, ramp([500, 333]), { chunkBytes: 64 });
+    const sets = await Promise.all(
+      [
+        { verify: 'none' as const },
+        { verify: 'none' as const, syncReads: true },
+        { verify: 'chunks' as const, syncReads: true },
+        { verify: 'full' as const },
+      ].map(async (o) => createTokenDataset(await openLocalShards(dir, o), { seqLen: 16, shuffleSeed: 3 })),
+    );
+    const n = sets[0]!.numSequences;
+    const ref = await rows(sets[0]!, 0, n - 1);
+    expect(ref).toHaveLength(31 + 20); // 499/16 → 31, 332/16 → 20
+    for (const s of sets.slice(1)) expect(await rows(s, 0, n - 1)).toEqual(ref);
+    for (const s of sets) await s.close();
+  });
+
   it('flags token ids >= vocabSize with the file and offset, and counts them', async () => {
     const dir = tempDir();
     const tokens = ramp([40])[0]!;
