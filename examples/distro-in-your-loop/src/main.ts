@@ -16,12 +16,12 @@ import {
 } from '@psyche/distro-optimizer';
 
 const WORKERS = 4;
-const STEPS = 300;
+const STEPS = 200;
 const BATCH = 32; // per worker; Adam sees the union, 4 × 32 = 128 samples per step
 const IN = 20;
 const HIDDEN = 128;
 const CLASSES = 5;
-const LOG_EVERY = 25;
+const LOG_EVERY = 20;
 
 /** Deterministic PRNG (mulberry32) so every run prints the same numbers. */
 function rng(seed: number): () => number {

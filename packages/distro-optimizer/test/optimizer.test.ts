@@ -182,6 +182,30 @@ describe.each(BACKENDS)('multi-worker DeMo on %s', (backend) => {
     ob.dispose();
   });
 
+  it('getWeights returns caller-owned copies and setWeights copies its input: no leaks, no aliasing', async () => {
+    const vars = makeVars(13);
+    const opt = new DistroOptimizer({ lr: 0.1, compressionTopk: 2, compressionChunk: 8 });
+    const g = gradsFor(vars, 0, 0);
+    opt.compress(vars, g);
+    dispose(g);
+    const base = tf.memory().numTensors;
+    const w = await opt.getWeights();
+    expect(tf.memory().numTensors).toBe(base + w.length);
+    const other = new DistroOptimizer({ lr: 0.1, compressionTopk: 2, compressionChunk: 8 });
+    await other.setWeights(w);
+    expect(tf.memory().numTensors).toBe(base + 2 * w.length - 1); // iter is a number, momenta become variables
+    tf.dispose(w.map((x) => x.tensor));
+    expect(tf.memory().numTensors).toBe(base + w.length - 1);
+    const w2 = await opt.getWeights();
+    await other.setWeights(w2); // replacing momenta disposes the old ones
+    tf.dispose(w2.map((x) => x.tensor));
+    expect(tf.memory().numTensors).toBe(base + w.length - 1);
+    other.dispose();
+    expect(tf.memory().numTensors).toBe(base);
+    dispose(vars);
+    opt.dispose();
+  });
+
   it('setWeights rejects bad weights with INVALID_WEIGHTS and keeps its state', async () => {
     const opt = new DistroOptimizer({ lr: 0.1 });
     const good = tf.zeros([3]);
