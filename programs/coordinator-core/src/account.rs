@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use crate::bloom::Bloom;
 use crate::config::{Checkpoint, CoordinatorConfig, GcsRepo, HubRepo, LrSchedule, ModelConfig};
 use crate::coordinator::{
-    Client, ClientId, ClientState, Coordinator, EpochState, Progress, Round, RunState, Witness, NUM_STORED_ROUNDS,
+    Client, ClientId, ClientState, Coordinator, EpochState, NUM_STORED_ROUNDS, Progress, Round, RunState, Witness,
 };
 use crate::error::{CoordinatorError, ErrorCode, Result};
 
@@ -474,11 +474,7 @@ impl CoordinatorAccount {
         let cp = &self.model.checkpoint;
         let name = || get_name(&cp.name, cp.name_len);
         let detail = || -> Result<Option<String>> {
-            if cp.has_detail == 0 {
-                Ok(None)
-            } else {
-                get_name(&cp.detail, cp.detail_len).map(Some)
-            }
+            if cp.has_detail == 0 { Ok(None) } else { get_name(&cp.detail, cp.detail_len).map(Some) }
         };
         let checkpoint = match cp.kind {
             0 => Checkpoint::Ephemeral,
@@ -513,11 +509,7 @@ impl CoordinatorAccount {
             _ => return Err(too_big("lr_schedule.kind", "0..=3")),
         };
         let take = |len: u32, cap: usize, field: &'static str| -> Result<usize> {
-            if len as usize > cap {
-                Err(too_big(field, "within the account's capacity"))
-            } else {
-                Ok(len as usize)
-            }
+            if len as usize > cap { Err(too_big(field, "within the account's capacity")) } else { Ok(len as usize) }
         };
         let pending = self.pending[..take(self.pending_len, ACCOUNT_MAX_PENDING, "pending_len")?].to_vec();
         let ae = &self.epoch_state;

@@ -104,7 +104,7 @@ impl Bloom {
 /// # Errors
 /// `InvalidArgument` (21) unless `0 < p < 1`.
 pub fn bloom_num_bits(n: u64, p: f64) -> crate::error::Result<u32> {
-    use crate::math::{ceil, ln, LN_2};
+    use crate::math::{LN_2, ceil, ln};
     if !(p > 0.0 && p < 1.0) {
         return Err(crate::error::CoordinatorError::new(crate::error::ErrorCode::InvalidArgument, "p", "in (0, 1)"));
     }

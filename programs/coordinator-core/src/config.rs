@@ -341,19 +341,11 @@ fn model_err(field: &'static str, expected: &'static str) -> CoordinatorError {
 }
 
 fn check_lr(v: f64, field: &'static str) -> Result<()> {
-    if v.is_finite() && v >= 0.0 {
-        Ok(())
-    } else {
-        Err(model_err(field, "a finite number >= 0"))
-    }
+    if v.is_finite() && v >= 0.0 { Ok(()) } else { Err(model_err(field, "a finite number >= 0")) }
 }
 
 fn check_steps(v: u64, field: &'static str) -> Result<()> {
-    if v <= u32::MAX as u64 {
-        Ok(())
-    } else {
-        Err(model_err(field, "an integer in [0, 2^32 - 1]"))
-    }
+    if v <= u32::MAX as u64 { Ok(()) } else { Err(model_err(field, "an integer in [0, 2^32 - 1]")) }
 }
 
 /// Validates an LR schedule.

@@ -8,12 +8,12 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::bloom::Bloom;
-use crate::committee::{effective_witness_nodes, witness_quorum, Committee, CommitteeSelection};
+use crate::committee::{Committee, CommitteeSelection, effective_witness_nodes, witness_quorum};
 use crate::config::{
-    validate_config, validate_model, validate_run_id, Checkpoint, CoordinatorConfig, ModelConfig, MAX_PENDING,
-    MAX_TIMESTAMP,
+    Checkpoint, CoordinatorConfig, MAX_PENDING, MAX_TIMESTAMP, ModelConfig, validate_config, validate_model,
+    validate_run_id,
 };
-use crate::data::{assign_batches, BatchRange};
+use crate::data::{BatchRange, assign_batches};
 use crate::error::{CoordinatorError, ErrorCode, Result};
 use crate::hashes::round_seed;
 use crate::schedule::batch_size;

@@ -30,11 +30,7 @@ pub fn round(x: f64) -> f64 {
     }
     // For |x| < 2^52, `x - t` is exact.
     if x > 0.0 {
-        if x - t >= 0.5 {
-            t + 1.0
-        } else {
-            t
-        }
+        if x - t >= 0.5 { t + 1.0 } else { t }
     } else if t - x >= 0.5 {
         t - 1.0
     } else {
@@ -45,11 +41,7 @@ pub fn round(x: f64) -> f64 {
 /// Smallest integer `>= x` (exact).
 pub fn ceil(x: f64) -> f64 {
     let t = trunc(x);
-    if t < x {
-        t + 1.0
-    } else {
-        t
-    }
+    if t < x { t + 1.0 } else { t }
 }
 
 /// Taylor coefficients `(-1)^k / (2k)!` for cos and `(-1)^k / (2k+1)!` for sin, used on `|r| <= π/4`.

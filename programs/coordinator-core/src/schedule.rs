@@ -2,7 +2,7 @@
 
 use crate::config::{CoordinatorConfig, LrSchedule};
 use crate::error::{CoordinatorError, ErrorCode, Result};
-use crate::math::{cos, round, PI};
+use crate::math::{PI, cos, round};
 
 /// Global batch size (sequences) of a round starting at `data_index`.
 ///

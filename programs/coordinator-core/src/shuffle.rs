@@ -2,7 +2,7 @@
 
 use alloc::vec::Vec;
 
-use crate::sha256::{sha256, Sha256};
+use crate::sha256::{Sha256, sha256};
 
 /// Rounds of the swap-or-not shuffle.
 pub const SHUFFLE_ROUNDS: u8 = 90;

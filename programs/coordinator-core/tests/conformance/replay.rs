@@ -9,13 +9,13 @@ use std::fs;
 use std::path::PathBuf;
 
 use psyche_coordinator_core::account::CoordinatorAccount;
-use psyche_coordinator_core::bloom::{bloom_num_bits, fnv1a_keyed, Bloom, BLOOM_KEYS, BLOOM_WORDS};
+use psyche_coordinator_core::bloom::{BLOOM_KEYS, BLOOM_WORDS, Bloom, bloom_num_bits, fnv1a_keyed};
 use psyche_coordinator_core::committee::witness_quorum;
 use psyche_coordinator_core::config::{
-    Checkpoint, CoordinatorConfig, GcsRepo, HubRepo, LrSchedule, ModelConfig, CONFIG_FIELDS,
+    CONFIG_FIELDS, Checkpoint, CoordinatorConfig, GcsRepo, HubRepo, LrSchedule, ModelConfig,
 };
 use psyche_coordinator_core::coordinator::{
-    client_id_from_hex, ClientId, ClientState, ConfigChange, Coordinator, HealthCheckEntry, TickResult, WitnessMessage,
+    ClientId, ClientState, ConfigChange, Coordinator, HealthCheckEntry, TickResult, WitnessMessage, client_id_from_hex,
 };
 use psyche_coordinator_core::error::CoordinatorError;
 use psyche_coordinator_core::hashes::{commitment_hash, round_seed};
@@ -177,11 +177,7 @@ fn list(items: Vec<String>) -> String {
 }
 
 fn b(x: bool) -> &'static str {
-    if x {
-        "1"
-    } else {
-        "0"
-    }
+    if x { "1" } else { "0" }
 }
 
 struct Ctx {
@@ -463,11 +459,7 @@ impl Ctx {
     /// Evaluates a `check` line; `Ok(None)` when it matches.
     fn check(&self, line: &str, t: &[&str]) -> ParseResult<Option<String>> {
         let eq = |got: String, want: Option<&&str>| {
-            if Some(got.as_str()) == want.copied() {
-                None
-            } else {
-                Some(format!("{line}: got {got}"))
-            }
+            if Some(got.as_str()) == want.copied() { None } else { Some(format!("{line}: got {got}")) }
         };
         let st = || self.state.as_ref().ok_or_else(|| "check before a successful create".to_string());
         Ok(match *t.get(1).ok_or("missing check kind")? {
@@ -490,11 +482,7 @@ impl Ctx {
                 let mut v: Vec<u64> = (0..items.len() as u64).collect();
                 deterministic_shuffle(&mut v, seed);
                 let got: Vec<String> = v.iter().map(|x| x.to_string()).collect();
-                if got == items {
-                    None
-                } else {
-                    Some(format!("{line}: got {}", got.join(" ")))
-                }
+                if got == items { None } else { Some(format!("{line}: got {}", got.join(" "))) }
             }
             "fnv1a" => eq(fnv1a_keyed(int(t.get(2))?, &hex_or_empty(t.get(3))?).to_string(), t.get(4)),
             "bloom_bits" => {

@@ -3,8 +3,8 @@
 //! the crate's own LCG with fixed seeds.
 
 use psyche_coordinator_core::bloom::Bloom;
-use psyche_coordinator_core::committee::{effective_witness_nodes, MAX_WITNESSES};
-use psyche_coordinator_core::config::{Checkpoint, CoordinatorConfig, HubRepo, LrSchedule, ModelConfig, MAX_PENDING};
+use psyche_coordinator_core::committee::{MAX_WITNESSES, effective_witness_nodes};
+use psyche_coordinator_core::config::{Checkpoint, CoordinatorConfig, HubRepo, LrSchedule, MAX_PENDING, ModelConfig};
 use psyche_coordinator_core::coordinator::{
     ClientId, ClientState, Coordinator, HealthCheckEntry, RunState, TickResult, WitnessMessage,
 };
