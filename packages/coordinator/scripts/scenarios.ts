@@ -424,6 +424,38 @@ export const SCENARIOS: Make[] = [
     return s;
   },
 
+  () => {
+    const s = training(
+      'drop-in-round-witness',
+      'a withdrawal during RoundWitness exits at that witness tick',
+      4,
+      {
+        config: { initMinClients: 4 },
+      },
+    );
+    s.witnessAll(s.now + 1);
+    s.expect('withdraw c2', 'result ok');
+    s.tick(s.now + 2);
+    s.fullRound(s.now + 3);
+    return s;
+  },
+  () => {
+    const s = training(
+      'join-drop-halted',
+      'joins are refused while Paused; withdrawing a client that is not Healthy fails',
+      3,
+    );
+    s.expect(`pause ${s.now}`, 'result ok');
+    s.fullRound(s.now + 2);
+    s.tick(s.now + 10, [], 'result epoch_end 1');
+    s.expect('join c0', 'result error 1');
+    s.expect('withdraw c0', 'result error 18');
+    s.expect(`resume ${s.now + 1}`, 'result ok');
+    s.tick(s.now + 1, ['c0']);
+    s.expect('withdraw c0', 'result ok');
+    return s;
+  },
+
   // ------------------------------------------------------------------ health checks
   () => {
     const s = training(
@@ -634,6 +666,8 @@ export const SCENARIOS: Make[] = [
     s.tick(s.now + 10, [], 'result epoch_end 1');
     s.expect(`pause ${s.now + 1}`, 'result error 7');
     s.expect(`resume ${s.now + 1}`, 'result error 7');
+    s.expect('join c0', 'result error 1');
+    s.expect('withdraw c0', 'result ok');
     return s;
   },
   () => {

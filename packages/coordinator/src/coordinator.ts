@@ -351,8 +351,10 @@ function tickRoundWitness(state: CoordinatorState, now: number, seed: bigint): T
     changeState(state, now, RunState.Cooldown);
     return { type: 'Ticked' };
   }
-  if (e.lastStep === 0 && now >= e.startTimestamp + state.config.epochTime)
-    e.lastStep = state.progress.step + 2;
+  if (e.lastStep === 0 && now >= e.startTimestamp + state.config.epochTime) {
+    // Saturating u32: with totalSteps = 2^32 - 2 the step can reach 2^32 - 1.
+    e.lastStep = Math.min(state.progress.step + 2, 0xffff_ffff);
+  }
   if (e.lastStep !== 0 && state.progress.step >= e.lastStep) {
     changeState(state, now, RunState.Cooldown);
   } else if (

@@ -260,6 +260,28 @@ describe('client-facing prediction', () => {
   });
 });
 
+describe('u32 limits', () => {
+  it('last_step saturates at 2^32 - 1 when the epoch times out on the last possible step', () => {
+    const s = createCoordinator({
+      runId: 'u32',
+      config: { ...CONFIG, totalSteps: 2 ** 32 - 2 },
+      model: MODEL,
+    });
+    resume(s, 1000);
+    tick(s, [id(0), id(1), id(2), id(3)], 1001, 1n);
+    for (let i = 0; i < 4 && s.runState === RunState.Warmup; i++)
+      warmupWitness(s, { from: id(i), index: i }, 1010, 2n);
+    s.progress.step = 2 ** 32 - 2;
+    s.epoch.startStep = s.progress.step;
+    round(s, 1600); // now >= start + epochTime (500): the epoch winds down on this witness tick
+    expect(s.progress.step).toBe(2 ** 32 - 1);
+    expect(s.epoch.lastStep).toBe(2 ** 32 - 1); // step + 2 would leave u32
+    expect(s.runState).toBe(RunState.Cooldown);
+    tick(s, [], s.runStateStart + CONFIG.cooldownTime, 1n);
+    expect(s.runState).toBe(RunState.Finished); // step 2^32 - 1 > totalSteps 2^32 - 2
+  });
+});
+
 describe('Psyche-TS improvements', () => {
   it('a health check naming a healthy client still drops the unhealthy ones', () => {
     const s = training(4);
