@@ -1,5 +1,5 @@
 //! Pins the `#[repr(C)]` account layout (sizes and offsets, sized for 256 clients) that the Solana program will
-//! use, and prints it (`cargo test --test layout -- --nocapture`). Every struct has explicit padding only: its
+//! use, and prints it (`cargo test --test conformance layout -- --nocapture`). Every struct has explicit padding only: its
 //! size equals the sum of its field sizes.
 
 use core::mem::{align_of, offset_of, size_of};
