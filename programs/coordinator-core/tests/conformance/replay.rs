@@ -635,3 +635,16 @@ fn parser_is_strict() {
     let (_, r) = replay("format 1\nname x\n").unwrap();
     assert_eq!(r.mismatches, vec!["missing end line".to_string()]);
 }
+
+#[test]
+fn replay_detects_a_wrong_expectation() {
+    // Take a real scenario, change one expected line, and the replay must report exactly that line.
+    let text = fs::read_to_string(fixtures_dir().join("full-epoch.txt")).expect("full-epoch.txt");
+    let (_, ok) = replay(&text).unwrap();
+    assert!(ok.mismatches.is_empty());
+    let at = text.find("\nstate step 1\n").expect("a step line") + 1;
+    let broken = format!("{}state step 2{}", &text[..at], &text[at + "state step 1".len()..]);
+    let (_, r) = replay(&broken).unwrap();
+    assert_eq!(r.mismatches.len(), 1, "{:?}", r.mismatches);
+    assert!(r.mismatches[0].contains("expected \"state step 2\" got \"state step 1\""));
+}
