@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createConfig, type DeepseekV2Config, parameterShapes, qHeadDim } from './config.js';
-import { MlaError } from './errors.js';
+import { isMlaError, MlaError, type MlaErrorCode } from './errors.js';
 import { registerGradients } from './kernels.js';
 import { mm, mmT, splitLastAxis, swapLast } from './ops.js';
 import { seededNormal } from './rng.js';
@@ -106,6 +106,7 @@ export class MlaModel {
   readonly #vars: Map<string, tf.Variable>;
   readonly #prefix: string;
   #disposed = false;
+  readonly #rejections = new Map<MlaErrorCode, number>();
   #prepared: Map<string, tf.Tensor> | null = null;
 
   private constructor(config: DeepseekV2Config, values: Map<string, Float32Array>, trainable: boolean) {
@@ -224,14 +225,17 @@ export class MlaModel {
   /** Overwrites weights in place (`assign`), e.g. after an optimizer round. Names and sizes are validated. */
   setWeights(weights: ReadonlyMap<string, Float32Array>): void {
     this.#check();
-    for (const [name, data] of weights) {
-      const v = this.#vars.get(name);
-      if (v === undefined)
-        throw new MlaError('UNEXPECTED_TENSOR', `unknown weight "${name}"`, { tensor: name });
-      if (!(data instanceof Float32Array) || data.length !== v.size) {
-        throw new MlaError('SHAPE_MISMATCH', `weight "${name}" needs ${v.size} values`, { tensor: name });
+    this.#counted(() => {
+      for (const [name, data] of weights) {
+        const v = this.#vars.get(name);
+        if (v === undefined) {
+          throw new MlaError('UNEXPECTED_TENSOR', `unknown weight "${name}"`, { tensor: name });
+        }
+        if (!(data instanceof Float32Array) || data.length !== v.size) {
+          throw new MlaError('SHAPE_MISMATCH', `weight "${name}" needs ${v.size} values`, { tensor: name });
+        }
       }
-    }
+    });
     for (const [name, data] of weights) {
       const v = this.#vars.get(name)!;
       tf.tidy(() => v.assign(tf.tensor(data, v.shape, 'float32')));
@@ -286,6 +290,28 @@ export class MlaModel {
 
   /** Validates token ids and returns an int32 `[B, T]` tensor (caller owns) plus its shape. */
   #tokens(tokens: TokenBatch, parameter: string, minLen: number): tf.Tensor2D {
+    return this.#counted(() => this.#parseTokens(tokens, parameter, minLen));
+  }
+
+  /** Runs `fn`; an {@link MlaError} it throws (bad caller input) is counted by code and rethrown. */
+  #counted<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (isMlaError(e)) this.#rejections.set(e.code, (this.#rejections.get(e.code) ?? 0) + 1);
+      throw e;
+    }
+  }
+
+  /**
+   * How many calls this model rejected with an {@link MlaError}, by error code (bad tokens, options or weights).
+   * Rejected calls change no state.
+   */
+  rejectionCounts(): Partial<Record<MlaErrorCode, number>> {
+    return Object.fromEntries(this.#rejections);
+  }
+
+  #parseTokens(tokens: TokenBatch, parameter: string, minLen: number): tf.Tensor2D {
     const { vocab_size: vocab, max_position_embeddings: maxPos } = this.config;
     if (tokens instanceof tf.Tensor) {
       if (tokens.rank !== 2 || tokens.dtype !== 'int32') {
@@ -656,6 +682,23 @@ export class MlaModel {
     this.#check();
     const { maxNewTokens } = options;
     const temperature = options.temperature ?? 0;
+    this.#counted(() => this.#checkGenerateOptions(maxNewTokens, temperature));
+    const ids = this.#tokens(prompts, 'prompts', 1);
+    const t0 = ids.shape[1];
+    if (t0 + maxNewTokens > this.config.max_position_embeddings) {
+      ids.dispose();
+      this.#counted(() => {
+        throw new MlaError(
+          'SEQUENCE_TOO_LONG',
+          `prompt length ${t0} + maxNewTokens ${maxNewTokens} exceeds max_position_embeddings ${this.config.max_position_embeddings}`,
+          { parameter: 'maxNewTokens' },
+        );
+      });
+    }
+    return this.#generate(ids, options, temperature);
+  }
+
+  #checkGenerateOptions(maxNewTokens: number, temperature: number): void {
     if (!Number.isSafeInteger(maxNewTokens) || maxNewTokens < 0) {
       throw new MlaError(
         'INVALID_ARGUMENT',
@@ -674,17 +717,12 @@ export class MlaModel {
         },
       );
     }
-    const ids = this.#tokens(prompts, 'prompts', 1);
-    const [b, t0] = ids.shape;
+  }
+
+  async #generate(ids: tf.Tensor2D, options: GenerateOptions, temperature: number): Promise<GenerateResult> {
+    const [b] = ids.shape;
     const v = this.config.vocab_size;
-    if (t0 + maxNewTokens > this.config.max_position_embeddings) {
-      ids.dispose();
-      throw new MlaError(
-        'SEQUENCE_TOO_LONG',
-        `prompt length ${t0} + maxNewTokens ${maxNewTokens} exceeds max_position_embeddings ${this.config.max_position_embeddings}`,
-        { parameter: 'maxNewTokens' },
-      );
-    }
+    const { maxNewTokens } = options;
     const rows = (await ids.array()) as number[][];
     const useCache = options.useCache ?? true;
     const cache: LatentLayerCache[] = [];

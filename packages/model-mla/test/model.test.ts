@@ -226,6 +226,14 @@ describe.each(BACKENDS)('MlaModel on %s', (backend) => {
       'SHAPE_MISMATCH',
     );
     expect(tf.memory().numTensors).toBe(start);
+    // every rejection above is counted by code: 5 bad forward batches + short loss batch + 2 bad tensors +
+    // 2 bad generate options = 10 INVALID_ARGUMENT; 1 long forward + 1 long generate = 2 SEQUENCE_TOO_LONG
+    expect(model.rejectionCounts()).toEqual({
+      INVALID_ARGUMENT: 10,
+      SEQUENCE_TOO_LONG: 2,
+      UNEXPECTED_TENSOR: 1,
+      SHAPE_MISMATCH: 1,
+    });
     const after = model.loss([[1, 2, 3]]);
     expect(after.dataSync()[0]).toBe(v0);
     after.dispose();
