@@ -34,3 +34,5 @@ export const FETCH_RETRIES = 3;
 export const RETRY_BACKOFF_MS = 2000;
 /** Inbound connections per second accepted from one host (libp2p's own default is 5). */
 export const INBOUND_CONNECTIONS_PER_SECOND = 64;
+/** Psyche `REBROADCAST_SHAREABLE`: one own live announcement is re-sent this often. */
+export const REBROADCAST_INTERVAL_MS = 10_000;

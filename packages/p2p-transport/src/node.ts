@@ -50,6 +50,7 @@ import {
   MAX_CONCURRENT_DOWNLOADS,
   MAX_CONCURRENT_SERVES,
   MAX_ERRORS_PER_PEER,
+  REBROADCAST_INTERVAL_MS,
   REPLAY_WINDOW_ROUNDS,
   REQUEST_TIMEOUT_MS,
   RETRY_BACKOFF_MS,
@@ -111,6 +112,8 @@ export interface P2PNodeInit {
    * low when several nodes share a host, as in local runs). Default 64.
    */
   inboundConnectionsPerSecondPerHost?: number;
+  /** Re-publish one live own announcement (nonce + 1) this often; 0 disables. Default 10 000 ms (Psyche). */
+  rebroadcastIntervalMs?: number;
   /** Gossipsub seen-cache TTL (duplicate suppression). Default gossipsub's 120 000 ms. */
   gossipSeenTtlMs?: number;
 }
@@ -210,6 +213,11 @@ function toPeerIdString(p: PeerLike, parameter: string): string {
       parameter,
     },
   );
+}
+
+/** Nonce/replay key of an announcement, as used by {@link AnnouncementValidator}. */
+function announcementKey(a: Announcement): string {
+  return a.kind === 'result' ? `result/${a.round}/${a.batchId}` : `finished/${a.round}`;
 }
 
 function assertBlobRef(ref: BlobRef, maxBytes: number): void {
@@ -353,6 +361,7 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
       retryBackoffMs: init.retryBackoffMs ?? RETRY_BACKOFF_MS,
       maxServeBytesPerSecond: init.maxServeBytesPerSecond ?? 0,
       keepFetched: init.keepFetched ?? true,
+      rebroadcastIntervalMs: init.rebroadcastIntervalMs ?? REBROADCAST_INTERVAL_MS,
     };
     assertInteger('maxBlobBytes', this.cfg.maxBlobBytes, 0, Number.MAX_SAFE_INTEGER);
     assertInteger('maxConcurrentDownloads', this.cfg.maxConcurrentDownloads, 1, 1024);
@@ -362,6 +371,7 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
     assertInteger('serveTimeoutMs', this.cfg.serveTimeoutMs, 1, 2 ** 31 - 1);
     assertInteger('maxErrorsPerPeer', this.cfg.maxErrorsPerPeer, 1, 1_000_000);
     assertInteger('fetchRetries', this.cfg.fetchRetries, 0, 100);
+    assertInteger('rebroadcastIntervalMs', this.cfg.rebroadcastIntervalMs, 0, 2 ** 31 - 1);
     assertInteger('retryBackoffMs', this.cfg.retryBackoffMs, 0, 2 ** 31 - 1);
     assertInteger('maxServeBytesPerSecond', this.cfg.maxServeBytesPerSecond, 0, Number.MAX_SAFE_INTEGER);
     if (init.inboundConnectionsPerSecondPerHost !== undefined) {
@@ -452,6 +462,10 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
     this.libp2p.addEventListener('peer:connect', this.onPeerConnect);
     this.libp2p.addEventListener('peer:disconnect', this.onPeerDisconnect);
     this.started = true;
+    if (this.cfg.rebroadcastIntervalMs > 0) {
+      this.rebroadcastTimer = setInterval(() => this.rebroadcastTick(), this.cfg.rebroadcastIntervalMs);
+      this.rebroadcastTimer.unref();
+    }
     this.log('started %s on %s', this.peerId, this.getMultiaddrs().join(', '));
   }
 
@@ -460,6 +474,7 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
     options.signal?.throwIfAborted();
     if (!this.started) return;
     this.started = false;
+    clearInterval(this.rebroadcastTimer);
     this.shutdown.abort(new P2PTransportError('ABORTED', 'node is stopping'));
     const pubsub = this.libp2p.services.pubsub;
     pubsub.removeEventListener('message', this.onGossipMessage);
@@ -478,9 +493,16 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
     return this.libp2p.getPeers().map((p) => p.toString());
   }
 
-  /** Peers known to be subscribed to the run topic. */
+  /** Peers subscribed to the run topic that our announcements reach (outbound gossip stream open). */
   getGossipPeers(): string[] {
-    return this.libp2p.services.pubsub.getSubscribers(this.topic).map((p) => p.toString());
+    const pubsub = this.libp2p.services.pubsub;
+    // A publish reaches a subscriber only once our outbound gossip stream to it is open. The gossipsub
+    // implementation exposes that map (not part of its interface type); without it, fall back to subscribers.
+    const outbound = (pubsub as unknown as { streamsOutbound?: Map<string, unknown> }).streamsOutbound;
+    return pubsub
+      .getSubscribers(this.topic)
+      .map((p) => p.toString())
+      .filter((id) => outbound === undefined || outbound.has(id));
   }
 
   /** Resolves once at least `n` peers are subscribed to the run topic. */
@@ -491,12 +513,16 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
     await new Promise<void>((resolve, reject) => {
       const check = (): void => {
         if (this.getGossipPeers().length >= n) finish();
+        else if (!this.started) onAbort();
       };
       const onAbort = (): void => {
         cleanup();
         reject(new P2PTransportError('ABORTED', `aborted waiting for ${n} gossip peers`, { n }));
       };
+      // outbound gossip streams open without an event: poll briefly as well
+      const poll = setInterval(check, 50);
       const cleanup = (): void => {
+        clearInterval(poll);
         pubsub.removeEventListener('subscription-change', check);
         pubsub.removeEventListener('gossipsub:heartbeat', check);
         options.signal?.removeEventListener('abort', onAbort);
@@ -693,6 +719,10 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
     );
   }
 
+  private readonly own = new Map<string, Announcement>();
+  private rebroadcastCursor = 0;
+  private rebroadcastTimer: ReturnType<typeof setInterval> | undefined;
+
   private nextNonce(key: string): number {
     const n = (this.nonces.get(key) ?? -1) + 1;
     this.nonces.set(key, n);
@@ -714,7 +744,30 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
     }
     const res = await this.libp2p.services.pubsub.publish(this.topic, data);
     this.metricsStore.announcementsPublished++;
+    const key = announcementKey(a);
+    this.own.set(key, a);
+    if ((this.nonces.get(key) ?? -1) < a.nonce) this.nonces.set(key, a.nonce);
     return res.recipients.length;
+  }
+
+  /**
+   * Psyche's rebroadcast: gossip gives no delivery guarantee, so every `rebroadcastIntervalMs` one of this
+   * node's live announcements (rounds ≥ current − 1) is re-published, round-robin, with `nonce + 1`.
+   */
+  private rebroadcastTick(): void {
+    if (!this.started) return;
+    const live = [...this.own.entries()].filter(([k, a]) => {
+      const keep = this.round === null || a.round + 1 >= this.round;
+      if (!keep) this.own.delete(k);
+      return keep;
+    });
+    if (live.length === 0) return;
+    const [key, a] = live[this.rebroadcastCursor++ % live.length]!;
+    const nonce = this.nextNonce(key);
+    if (nonce > 0xffff_ffff) return;
+    this.publish({ ...a, nonce }, {}).catch((e: unknown) => {
+      this.log('rebroadcast of %s failed: %s', key, (e as Error).message);
+    });
   }
 
   private async validateGossip(peer: PeerId, data: Uint8Array): Promise<TopicValidatorResult> {
@@ -768,6 +821,7 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
       const s = stream;
       const onAbort = (): void => s.abort(new Error('ping aborted'));
       signal.addEventListener('abort', onAbort, { once: true });
+      if (signal.aborted) onAbort(); // aborted while the stream was opening
       try {
         s.send(
           encodeRequest({ op: OP_PING, hashAlgorithm: null, hash: new Uint8Array(32), offset: 0, length: 0 }),
@@ -1028,6 +1082,7 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
     const stream = await this.libp2p.dialProtocol(peerIdFromString(peer), BLOB_PROTOCOL, { signal });
     const onAbort = (): void => stream.abort(new Error('download aborted'));
     signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort(); // aborted while the stream was opening
     const headerTimer = setTimeout(
       () =>
         stream.abort(

@@ -170,6 +170,23 @@ describe('gossip + blobs between nodes', () => {
     expect(b!.metrics().announcementsAccepted).toBe(1);
   });
 
+  it('rebroadcast (nonce + 1) reaches a peer that connected after the original announcement', async () => {
+    const [a, b] = await startNodes(await keys(2), { rebroadcastIntervalMs: 100 }, nodes);
+    a!.setRound(5);
+    b!.setRound(5);
+    const ref = a!.putBlob(new Uint8Array([9, 9, 9]));
+    expect(await a!.announceResult({ round: 5, batchId: 1, blob: ref, nonce: 7 })).toBe(0); // nobody listening yet
+    const got = nextEvent(b!, 'announcement:result');
+    await connect(b!, a!);
+    const ann = await got;
+    expect(ann).toMatchObject({ round: 5, batchId: 1, from: a!.peerId });
+    expect(ann.nonce).toBeGreaterThan(7); // a re-broadcast, never a replay of nonce 7
+    // every further re-broadcast b receives carries a fresh nonce: none is ever counted as a replay
+    const next = await nextEvent(b!, 'announcement:result');
+    expect(next.nonce).toBeGreaterThan(ann.nonce);
+    expect(b!.metrics().announcementsRejected.replayed).toBe(0);
+  });
+
   it('a corrupting peer is rejected by hash, penalised, and the blob is fetched from another holder', async () => {
     const [holder, fetcher] = await startNodes(await keys(2), {}, nodes);
     const payload = pseudoRandomBytes(300_000, 99);
@@ -207,7 +224,7 @@ describe('gossip + blobs between nodes', () => {
   it('timeouts and short streams fail over to the next holder', async () => {
     const [holder, fetcher] = await startNodes(
       await keys(2),
-      { requestTimeoutMs: 400, downloadTimeoutMs: 1500, fetchRetries: 0 },
+      { requestTimeoutMs: 1500, downloadTimeoutMs: 3000, fetchRetries: 0 },
       nodes,
     );
     const payload = pseudoRandomBytes(200_000, 3);
@@ -219,33 +236,42 @@ describe('gossip + blobs between nodes', () => {
     await serveBlob(bad[0]!.node, ref.hash, payload, 'silent');
     await serveBlob(bad[1]!.node, ref.hash, payload, 'stall-after-header');
     await serveBlob(bad[2]!.node, ref.hash, payload, 'short');
-    const badIds = bad.map((b) => b.node.peerId.toString());
+    const [silent, stall, short] = bad.map((b) => b.node.peerId.toString()) as [string, string, string];
     await fetcher!.setAllowlist(null);
     for (const b of bad) await fetcher!.dial(b.node.getMultiaddrs()[0]!.toString());
     await fetcher!.dial(holder!.getMultiaddrs()[0]!);
-    // bad peers measured (pinged) so they are tried before the unmeasured honest holder
-    // (the silent one cannot be pinged: it never answers, so it fails the PING with TIMEOUT)
-    await expect(fetcher!.ping(badIds[0]!)).rejects.toMatchObject({ code: 'TIMEOUT' });
-    await fetcher!.ping(badIds[1]!);
-    await fetcher!.ping(badIds[2]!);
-    const got = await fetcher!.fetchBlob(ref, { providers: [holder!.peerId, ...badIds] });
+    // measured latency ranks the stalling and the short server before the unmeasured honest holder
+    await fetcher!.ping(stall);
+    await fetcher!.ping(short);
+    const got = await fetcher!.fetchBlob(ref, { providers: [holder!.peerId, stall, short] });
     expect(sha(got)).toBe(sha(payload));
     const stats = new Map(fetcher!.metrics().peers.map((p) => [p.peerId, p]));
-    expect(stats.get(badIds[1]!)!.fetchFailures).toBe(1); // stalled → downloadTimeoutMs
-    expect(stats.get(badIds[2]!)!.fetchFailures).toBe(1); // short → "closed after N of M bytes"
+    expect(stats.get(stall)!.fetchFailures).toBe(1); // stalled mid-body → downloadTimeoutMs
+    expect(stats.get(short)!.fetchFailures).toBe(1); // short → "closed the stream after N of M bytes"
     expect(stats.get(holder!.peerId)!.fetchSuccesses).toBe(1);
-    // with only bad holders the error lists each attempt
-    const ref2 = { ...ref };
-    fetcher!.removeBlob(ref2);
+    // with only bad holders the error lists each attempt and why it failed
+    fetcher!.removeBlob(ref);
     const err = (await fetcher!
-      .fetchBlob(ref2, { providers: badIds.slice(1) })
+      .fetchBlob(ref, { providers: [silent, stall, short] })
       .catch((e: unknown) => e)) as P2PTransportError;
     expect(err).toBeInstanceOf(P2PTransportError);
     expect(err.code).toBe('FETCH_FAILED');
-    expect((err.details.attempts as Array<{ code: string }>).map((a) => a.code).sort()).toEqual([
-      'FETCH_FAILED',
-      'TIMEOUT',
-    ]);
+    const byPeer = Object.fromEntries(
+      (err.details.attempts as Array<{ peer: string; code: string; message: string }>).map((a) => [
+        a.peer,
+        a,
+      ]),
+    );
+    expect(byPeer[silent]).toMatchObject({
+      code: 'TIMEOUT',
+      message: expect.stringMatching(/no response header/),
+    });
+    expect(byPeer[stall]).toMatchObject({ code: 'TIMEOUT' });
+    expect(byPeer[short]).toMatchObject({
+      code: 'FETCH_FAILED',
+      message: expect.stringMatching(/after 100000 of 200000/),
+    });
+    await expect(fetcher!.ping(silent)).rejects.toMatchObject({ code: 'TIMEOUT' });
   });
 
   it('an abort signal cancels a download with ABORTED', async () => {
