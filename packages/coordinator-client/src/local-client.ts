@@ -1,3 +1,4 @@
+import type { CoordinatorState } from '@psyche/coordinator';
 import { WebSocket } from 'ws';
 import type {
   Ack,
@@ -16,6 +17,7 @@ import {
 } from './errors.js';
 import { authMessage, fromHex, type Keypair, sign, toHex } from './keys.js';
 import type { Op } from './protocol.js';
+import type { PsychePayloads } from './psyche-engine.js';
 
 /** Reconnect backoff: delay = min(maxDelayMs, initialDelayMs·factor^attempt), then scaled by a jitter in [0.5, 1]. */
 export interface BackoffOptions {
@@ -59,7 +61,8 @@ interface PendingReq {
 }
 
 /**
- * {@link CoordinatorClient} backend for the local coordinator server (`psyche-coordinator serve`). Authenticates
+ * {@link CoordinatorClient} backend for the local coordinator server (`psyche-coordinator serve`). Its type
+ * parameters default to the `@psyche/coordinator` state and payloads (what `psycheEngine()` serves). Authenticates
  * with the node's ed25519 key, reconnects with exponential backoff and jitter after any connection loss, and
  * resumes its state subscription from the last version it saw (states are never delivered twice or backwards).
  *
@@ -70,8 +73,10 @@ interface PendingReq {
  * for await (const { state } of client.watch()) console.log(state);
  * ```
  */
-export class LocalCoordinatorClient<TState = unknown, TPayloads extends ClientPayloads = ClientPayloads>
-  implements CoordinatorClient<TState, TPayloads>
+export class LocalCoordinatorClient<
+  TState = CoordinatorState,
+  TPayloads extends ClientPayloads = PsychePayloads,
+> implements CoordinatorClient<TState, TPayloads>
 {
   readonly id: string;
   private ws: WebSocket | undefined;
@@ -133,7 +138,7 @@ export class LocalCoordinatorClient<TState = unknown, TPayloads extends ClientPa
    * with backoff while the server is unreachable), so `latest()` is defined on return. Rejects with `ABORTED` if `signal` fires first, or with the fatal auth error
    * (`BAD_SIGNATURE`, `NOT_ALLOWLISTED`).
    */
-  static async connect<TState = unknown, TPayloads extends ClientPayloads = ClientPayloads>(
+  static async connect<TState = CoordinatorState, TPayloads extends ClientPayloads = PsychePayloads>(
     options: LocalClientOptions,
     { signal }: OperationOptions = {},
   ): Promise<LocalCoordinatorClient<TState, TPayloads>> {
