@@ -71,8 +71,8 @@ interface Plan {
   skipped?: string;
 }
 
-// cpu is ~30× slower than wasm+SIMD (js-stack notes: 0.5 vs 12–17 GFLOP/s at 512³), so it gets smaller batches
-// and no 40M training step.
+// cpu is far slower than wasm+SIMD (js-stack notes: 0.5 vs 12–17 GFLOP/s at 512³; ~50× per training token
+// here), so it gets smaller batches and no 40M training step.
 const PLANS: Plan[] = [
   {
     size: '1M',
@@ -98,7 +98,7 @@ const PLANS: Plan[] = [
     size: '40M',
     backend: 'cpu',
     skipped:
-      'cpu backend ~30× slower than wasm: one 40M forward+backward step (≈6·40M·tokens FLOPs) would take minutes, breaking the <6 min bench budget',
+      'cpu backend: ~50× fewer tokens per CPU-second than wasm in this bench (1M: 9.5 vs 470); one 40M forward+backward step would take minutes of CPU, breaking the <6 min bench budget',
   },
 ];
 
