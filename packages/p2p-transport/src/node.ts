@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { open, rename, stat, truncate, unlink } from 'node:fs/promises';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
@@ -446,6 +447,8 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
     options.signal?.throwIfAborted();
     if (this.started) return;
     this.shutdown = new AbortController();
+    // every download combines its signal with this one (AbortSignal.any): no listener cap
+    setMaxListeners(Number.POSITIVE_INFINITY, this.shutdown.signal);
     await this.libp2p.start();
     await this.libp2p.handle(
       BLOB_PROTOCOL,
