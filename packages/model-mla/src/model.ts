@@ -78,6 +78,9 @@ function causalMask(tq: number, tk: number, past: number): tf.Tensor2D {
   return tf.tensor2d(m, [tq, tk]);
 }
 
+/** Inference-only weight layouts of one {@link MlaModel.generate} call (see `#prepare`). */
+type Prepared = ReadonlyMap<string, tf.Tensor>;
+
 /** Per-layer compressed cache: normalized latent `[B, t, kv_lora_rank]` and rotated rope key `[B, t, rope]`. */
 interface LatentLayerCache {
   latent: tf.Tensor3D;
@@ -107,7 +110,6 @@ export class MlaModel {
   readonly #prefix: string;
   #disposed = false;
   readonly #rejections = new Map<MlaErrorCode, number>();
-  #prepared: Map<string, tf.Tensor> | null = null;
 
   private constructor(config: DeepseekV2Config, values: Map<string, Float32Array>, trainable: boolean) {
     registerGradients();
@@ -251,17 +253,18 @@ export class MlaModel {
   }
 
   /** `x @ Wᵀ` for the named weight; uses the pre-transposed copy while {@link generate} runs. */
-  #lin(x: tf.Tensor2D, name: string): tf.Tensor2D {
-    const t = this.#prepared?.get(name);
+  #lin(x: tf.Tensor2D, name: string, prep?: Prepared): tf.Tensor2D {
+    const t = prep?.get(name);
     return t ? tf.matMul(x, t as tf.Tensor2D) : linear(x, this.#w(name));
   }
 
   /**
    * Inference-only weight layouts, built once per {@link generate} call: every linear weight transposed to
    * `[in, out]` (so decode matmuls need no transpose), and per layer the absorbed `W_UK` `[H, dn, r]` and
-   * `W_UVᵀ` `[H, r, dv]` split out of `kv_b_proj`. Released by `#releasePrepared`.
+   * `W_UVᵀ` `[H, r, dv]` split out of `kv_b_proj`. Each call gets its own snapshot, so concurrent `generate`s (or
+   * a weight update between two of them) cannot interfere. Caller disposes the tensors.
    */
-  #prepare(): void {
+  #prepare(): Prepared {
     const c = this.config;
     const { num_attention_heads: h, kv_lora_rank: r, qk_nope_head_dim: dn, v_head_dim: dv } = c;
     const map = new Map<string, tf.Tensor>();
@@ -280,12 +283,7 @@ export class MlaModel {
         map.set(`${p}.w_uv_t`, tf.keep(tf.transpose(wUv!, [0, 2, 1])));
       }
     });
-    this.#prepared = map;
-  }
-
-  #releasePrepared(): void {
-    if (this.#prepared) tf.dispose([...this.#prepared.values()]);
-    this.#prepared = null;
+    return map;
   }
 
   /** Validates token ids and returns an int32 `[B, T]` tensor (caller owns) plus its shape. */
@@ -410,19 +408,19 @@ export class MlaModel {
   }
 
   /** Query projection → `[qNope, qPe]`, each `[B, T, H, ·]`, `qPe` not yet rotated. */
-  #queries(x: tf.Tensor2D, p: string, b: number, t: number): [tf.Tensor4D, tf.Tensor4D] {
+  #queries(x: tf.Tensor2D, p: string, b: number, t: number, prep?: Prepared): [tf.Tensor4D, tf.Tensor4D] {
     const c = this.config;
     const h = c.num_attention_heads;
     let q: tf.Tensor2D;
     if (c.q_lora_rank === null) {
-      q = this.#lin(x, `${p}.q_proj.weight`);
+      q = this.#lin(x, `${p}.q_proj.weight`, prep);
     } else {
       const qa = rmsNorm(
-        this.#lin(x, `${p}.q_a_proj.weight`),
+        this.#lin(x, `${p}.q_a_proj.weight`, prep),
         this.#w(`${p}.q_a_layernorm.weight`),
         c.rms_norm_eps,
       );
-      q = this.#lin(qa as tf.Tensor2D, `${p}.q_b_proj.weight`);
+      q = this.#lin(qa as tf.Tensor2D, `${p}.q_b_proj.weight`, prep);
     }
     const q4 = tf.reshape(q, [b, t, h, qHeadDim(c)]);
     const [qNope, qPe] = splitLastAxis(q4, [c.qk_nope_head_dim, c.qk_rope_head_dim]);
@@ -430,9 +428,9 @@ export class MlaModel {
   }
 
   /** Latent path → normalized latent `[B·T, r]` and unrotated shared rope key `[B·T, rope]`. */
-  #latent(x: tf.Tensor2D, p: string): [tf.Tensor2D, tf.Tensor2D] {
+  #latent(x: tf.Tensor2D, p: string, prep?: Prepared): [tf.Tensor2D, tf.Tensor2D] {
     const c = this.config;
-    const ckv = this.#lin(x, `${p}.kv_a_proj_with_mqa.weight`);
+    const ckv = this.#lin(x, `${p}.kv_a_proj_with_mqa.weight`, prep);
     const [latent, kPe] = splitLastAxis(ckv, [c.kv_lora_rank, c.qk_rope_head_dim]);
     return [
       rmsNorm(latent!, this.#w(`${p}.kv_a_layernorm.weight`), c.rms_norm_eps) as tf.Tensor2D,
@@ -474,18 +472,23 @@ export class MlaModel {
     return this.#lin(merged as tf.Tensor2D, `${p}.o_proj.weight`);
   }
 
-  #mlp(x: tf.Tensor2D, l: number): tf.Tensor2D {
+  #mlp(x: tf.Tensor2D, l: number, prep?: Prepared): tf.Tensor2D {
     const p = `model.layers.${l}.mlp`;
-    const gate = this.#lin(x, `${p}.gate_proj.weight`);
-    const up = this.#lin(x, `${p}.up_proj.weight`);
-    return this.#lin(tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D, `${p}.down_proj.weight`);
+    const gate = this.#lin(x, `${p}.gate_proj.weight`, prep);
+    const up = this.#lin(x, `${p}.up_proj.weight`, prep);
+    return this.#lin(
+      tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D,
+      `${p}.down_proj.weight`,
+      prep,
+    );
   }
 
-  #head(hidden: tf.Tensor2D): tf.Tensor2D {
+  #head(hidden: tf.Tensor2D, prep?: Prepared): tf.Tensor2D {
     const normed = rmsNorm(hidden, this.#w('model.norm.weight'), this.config.rms_norm_eps) as tf.Tensor2D;
     return this.#lin(
       normed,
       this.config.tie_word_embeddings ? 'model.embed_tokens.weight' : 'lm_head.weight',
+      prep,
     );
   }
 
@@ -605,7 +608,7 @@ export class MlaModel {
    * attention-weighted latent is expanded through `W_UV` once per query — per-head keys/values are never
    * materialized. Call inside a tidy; `cache` tensors are kept (tf.keep) and the old ones disposed.
    */
-  #decodeStep(ids: tf.Tensor2D, cache: LatentLayerCache[], past: number): tf.Tensor2D {
+  #decodeStep(ids: tf.Tensor2D, cache: LatentLayerCache[], past: number, prep: Prepared): tf.Tensor2D {
     const c = this.config;
     const [b, tq] = ids.shape;
     const h = c.num_attention_heads;
@@ -619,9 +622,9 @@ export class MlaModel {
       const lp = `model.layers.${l}`;
       const p = `${lp}.self_attn`;
       const x = rmsNorm(hidden, this.#w(`${lp}.input_layernorm.weight`), c.rms_norm_eps) as tf.Tensor2D;
-      const [qNope, qPeRaw] = this.#queries(x, p, b, tq);
+      const [qNope, qPeRaw] = this.#queries(x, p, b, tq, prep);
       const qPe = applyRope(qPeRaw, cos, sin);
-      const [latentNew, kPeRaw] = this.#latent(x, p);
+      const [latentNew, kPeRaw] = this.#latent(x, p, prep);
       const kPeNew = tf.reshape(applyRope(tf.reshape(kPeRaw, [b, tq, 1, dr]), cos, sin), [b, tq, dr]);
       const entry = cache[l];
       const latentAll = entry
@@ -631,9 +634,8 @@ export class MlaModel {
       if (entry) tf.dispose([entry.latent, entry.ropeKey]);
       cache[l] = { latent: tf.keep(latentAll) as tf.Tensor3D, ropeKey: tf.keep(ropeAll) as tf.Tensor3D };
       // W = kv_b_proj [H·(dn+dv), r] → W_UK [H, dn, r], W_UVᵀ [H, r, dv] (prepared once per generate call)
-      const prepared = this.#prepared!;
-      const wUk = prepared.get(`${p}.w_uk`) as tf.Tensor3D;
-      const wUvT = prepared.get(`${p}.w_uv_t`) as tf.Tensor3D;
+      const wUk = prep.get(`${p}.w_uk`) as tf.Tensor3D;
+      const wUvT = prep.get(`${p}.w_uv_t`) as tf.Tensor3D;
       // q_lat[h] = q_nope[h] @ W_UK[h]: [H, B·Tq, dn] @ [H, dn, r] → [B, H·Tq, r]
       const qN = tf.reshape(tf.transpose(qNope, [2, 0, 1, 3]), [h, b * tq, dn]) as tf.Tensor3D;
       const qLat = tf.reshape(tf.transpose(tf.reshape(tf.matMul(qN, wUk), [h, b, tq, r]), [1, 0, 2, 3]), [
@@ -655,10 +657,11 @@ export class MlaModel {
       ]) as tf.Tensor3D;
       const o = tf.matMul(oLatH, wUvT); // [H, B·Tq, dv]
       const merged = tf.reshape(tf.transpose(tf.reshape(o, [h, b, tq, dv]), [1, 2, 0, 3]), [b * tq, h * dv]);
-      hidden = tf.add(hidden, this.#lin(merged as tf.Tensor2D, `${p}.o_proj.weight`));
+      hidden = tf.add(hidden, this.#lin(merged as tf.Tensor2D, `${p}.o_proj.weight`, prep));
       const m = this.#mlp(
         rmsNorm(hidden, this.#w(`${lp}.post_attention_layernorm.weight`), c.rms_norm_eps) as tf.Tensor2D,
         l,
+        prep,
       );
       hidden = tf.add(hidden, m);
     }
@@ -666,7 +669,7 @@ export class MlaModel {
       tf.slice(tf.reshape(hidden, [b, tq, c.hidden_size]), [0, tq - 1, 0], [b, 1, c.hidden_size]),
       [b, c.hidden_size],
     ) as tf.Tensor2D;
-    return this.#head(last);
+    return this.#head(last, prep);
   }
 
   /**
@@ -726,7 +729,7 @@ export class MlaModel {
     const rows = (await ids.array()) as number[][];
     const useCache = options.useCache ?? true;
     const cache: LatentLayerCache[] = [];
-    if (useCache) this.#prepare();
+    const prep = useCache ? this.#prepare() : undefined;
     const out: number[][] = Array.from({ length: b }, () => []);
     const stepLogits: Float32Array[] = [];
     let rand = 0x9e3779b9 ^ (options.seed ?? 0);
@@ -742,7 +745,7 @@ export class MlaModel {
       let past = 0;
       for (let step = 0; step < maxNewTokens; step++) {
         const logitsT = tf.tidy(() => {
-          if (useCache) return this.#decodeStep(input, cache, past);
+          if (prep) return this.#decodeStep(input, cache, past, prep);
           const all = tf.tensor2d(rows.flat(), [b, rows[0]!.length], 'int32');
           const full = this.#forward2d(all);
           const len = rows[0]!.length;
@@ -774,7 +777,7 @@ export class MlaModel {
     } finally {
       ids.dispose();
       for (const e of cache) tf.dispose([e.latent, e.ropeKey]);
-      this.#releasePrepared();
+      if (prep) tf.dispose([...prep.values()]);
     }
   }
 

@@ -145,6 +145,19 @@ describe.each(BACKENDS)('MlaModel on %s', (backend) => {
     expect(s1.tokens).toEqual(s2.tokens);
   });
 
+  it('concurrent generate calls do not interfere (each has its own cache and prepared weights)', async () => {
+    const start = tf.memory().numTensors;
+    const a = await model.generate([[4, 5]], { maxNewTokens: 6 });
+    const b = await model.generate([[20, 1, 7]], { maxNewTokens: 4 });
+    const [a2, b2] = await Promise.all([
+      model.generate([[4, 5]], { maxNewTokens: 6 }),
+      model.generate([[20, 1, 7]], { maxNewTokens: 4 }),
+    ]);
+    expect(a2.tokens).toEqual(a.tokens);
+    expect(b2.tokens).toEqual(b.tokens);
+    expect(tf.memory().numTensors).toBe(start);
+  });
+
   it('computeGradients yields named gradients in parameter order with variable shapes', () => {
     const { loss, grads } = model.computeGradients([[3, 1, 4, 1, 5]]);
     expect(Number.isFinite(loss)).toBe(true);
