@@ -182,7 +182,10 @@ export interface P2PNodeEvents {
 
 interface StoredBlob {
   ref: BlobRef;
-  bytes: Uint8Array;
+  /** In-memory payload, or `null` for a file-backed blob. */
+  bytes: Uint8Array | null;
+  /** Path of a file-backed blob (served from disk in ranges). */
+  file: string | null;
   round: number | null;
 }
 
@@ -651,7 +654,52 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
     if (options.round !== undefined) assertInteger('round', options.round, 0, 0xffff_ffff);
     const copy = bytes.slice();
     const ref: BlobRef = { hashAlgorithm, hash: hashBytes(copy, hashAlgorithm), size: copy.byteLength };
-    this.blobs.set(blobKey(ref), { ref, bytes: copy, round: options.round ?? null });
+    this.blobs.set(blobKey(ref), { ref, bytes: copy, file: null, round: options.round ?? null });
+    return ref;
+  }
+
+  /**
+   * Serves a file (e.g. a model checkpoint) without loading it into memory: hashes it once, then answers
+   * range requests from disk. If the file changes afterwards, fetchers detect it by hash and reject it.
+   */
+  async putBlobFile(
+    path: string,
+    options: { hashAlgorithm?: HashAlgorithm; round?: number } & AbortOptions = {},
+  ): Promise<BlobRef> {
+    if (typeof path !== 'string' || path.length === 0) {
+      throw new P2PTransportError('INVALID_PARAMETER', 'path must be a non-empty string', {
+        parameter: 'path',
+      });
+    }
+    const hashAlgorithm = options.hashAlgorithm ?? 'sha256';
+    if (options.round !== undefined) assertInteger('round', options.round, 0, 0xffff_ffff);
+    const hasher = createHasher(hashAlgorithm);
+    let size = 0;
+    let fh: Awaited<ReturnType<typeof open>>;
+    try {
+      fh = await open(path, 'r');
+    } catch (cause) {
+      throw new P2PTransportError(
+        'INVALID_PARAMETER',
+        `path ${path}: cannot be opened`,
+        { parameter: 'path' },
+        { cause },
+      );
+    }
+    try {
+      const buf = new Uint8Array(4 * 1024 * 1024);
+      for (;;) {
+        options.signal?.throwIfAborted();
+        const { bytesRead } = await fh.read(buf, 0, buf.byteLength, size);
+        if (bytesRead === 0) break;
+        hasher.update(buf.subarray(0, bytesRead));
+        size += bytesRead;
+      }
+    } finally {
+      await fh.close();
+    }
+    const ref: BlobRef = { hashAlgorithm, hash: hasher.digest(), size };
+    this.blobs.set(blobKey(ref), { ref, bytes: null, file: path, round: options.round ?? null });
     return ref;
   }
 
@@ -660,9 +708,9 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
     return this.blobs.has(blobKey(ref));
   }
 
-  /** A copy of a locally stored blob, or `undefined`. */
+  /** A copy of a locally stored in-memory blob, or `undefined` (also for file-backed blobs). */
   getBlob(ref: BlobRef): Uint8Array | undefined {
-    return this.blobs.get(blobKey(ref))?.bytes.slice();
+    return this.blobs.get(blobKey(ref))?.bytes?.slice();
   }
 
   /** Removes a blob from the local store; returns whether it was there. */
@@ -864,7 +912,7 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
     this.assertStarted('fetchBlob');
     assertBlobRef(ref, this.cfg.maxBlobBytes);
     const local = this.blobs.get(blobKey(ref));
-    if (local !== undefined) return local.bytes.slice();
+    if (local?.bytes) return local.bytes.slice();
     const release = await this.downloads.acquire(this.userSignal(options.signal));
     try {
       const { peer, value } = await this.tryHolders(
@@ -892,8 +940,9 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
           return buffer;
         },
       );
-      if (this.cfg.keepFetched)
-        this.blobs.set(blobKey(ref), { ref, bytes: value.slice(), round: this.round });
+      if (this.cfg.keepFetched) {
+        this.blobs.set(blobKey(ref), { ref, bytes: value.slice(), file: null, round: this.round });
+      }
       this.safeDispatchEvent('blob:fetched', { detail: { ref, peer } });
       return value;
     } finally {
@@ -1182,6 +1231,7 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
     );
     let release: (() => void) | null = null;
     let serveTimer: ReturnType<typeof setTimeout> | undefined;
+    let fh: Awaited<ReturnType<typeof open>> | null = null;
     const respond = async (status: number, total: number): Promise<void> => {
       await sendAll(stream, encodeResponseHeader(status, total), this.shutdown.signal);
     };
@@ -1223,7 +1273,7 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
         await stream.close();
         return;
       }
-      const size = blob.bytes.byteLength;
+      const size = blob.ref.size;
       if (req.offset > size) {
         this.metricsStore.blobRequestsRefused++;
         await respond(STATUS.RANGE, size);
@@ -1251,9 +1301,19 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
         this.cfg.serveTimeoutMs,
       );
       const end = req.length === 0 ? size : Math.min(size, req.offset + req.length);
+      fh = blob.file !== null ? await open(blob.file, 'r') : null;
       await respond(STATUS.OK, size);
       for (let pos = req.offset; pos < end; pos += SEND_CHUNK_BYTES) {
-        const slice = blob.bytes.subarray(pos, Math.min(end, pos + SEND_CHUNK_BYTES));
+        const n = Math.min(end, pos + SEND_CHUNK_BYTES) - pos;
+        let slice: Uint8Array;
+        if (fh === null) {
+          slice = blob.bytes!.subarray(pos, pos + n);
+        } else {
+          // a fresh buffer per slice: the muxer may still hold the previous one
+          slice = new Uint8Array(n);
+          const { bytesRead } = await fh.read(slice, 0, n, pos);
+          if (bytesRead !== n) throw new Error(`${blob.file} shrank while serving`);
+        }
         await this.throttle(slice.byteLength);
         if (this.shutdown.signal.aborted) throw new Error('node stopping');
         await sendAll(stream, slice, this.shutdown.signal);
@@ -1273,6 +1333,7 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
     } finally {
       clearTimeout(timer);
       clearTimeout(serveTimer);
+      await fh?.close().catch(() => undefined);
       release?.();
     }
   }

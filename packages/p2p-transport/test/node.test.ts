@@ -384,6 +384,38 @@ describe('gossip + blobs between nodes', () => {
     await expect(stat(`${path}.part`)).rejects.toThrow(/ENOENT/);
   });
 
+  it('a late joiner fetches a file-backed checkpoint; a file changed after registration is caught by hash', async () => {
+    const [h1, h2, joiner] = await startNodes(await keys(3), {}, nodes);
+    const { writeFile } = await import('node:fs/promises');
+    const payload = pseudoRandomBytes(2 * 1024 * 1024 + 7, 31);
+    const [src1, src2] = [join(dir, 'served-1.bin'), join(dir, 'served-2.bin')];
+    await writeFile(src1, payload);
+    await writeFile(src2, payload);
+    const ref = await h1!.putBlobFile(src1, { hashAlgorithm: 'blake3' });
+    expect(await h2!.putBlobFile(src2, { hashAlgorithm: 'blake3' })).toEqual(ref);
+    expect(ref.size).toBe(payload.byteLength);
+    expect(h1!.getBlob(ref)).toBeUndefined(); // not held in memory
+    await connect(joiner!, h1!);
+    await connect(joiner!, h2!);
+    // h1's copy is overwritten on disk (same size, different bytes) after it was registered
+    const tampered = payload.slice();
+    tampered[1_000_000] = tampered[1_000_000]! ^ 0xff;
+    await writeFile(src1, tampered);
+    // whole-blob fetch: h1 first (pinged), rejected by hash, then h2
+    await joiner!.ping(h1!.peerId);
+    const got = await joiner!.fetchBlob(ref, { providers: [h1!.peerId, h2!.peerId] });
+    expect(sha(got)).toBe(sha(payload));
+    expect(joiner!.metrics().peers.find((p) => p.peerId === h1!.peerId)!.hashMismatches).toBe(1);
+    // chunked file fetch from the honest file-backed holder
+    const out = join(dir, 'joined.bin');
+    const res = await joiner!.fetchBlobToFile(ref, out, { providers: [h2!.peerId], chunkBytes: 512 * 1024 });
+    expect(res).toMatchObject({ resumedFromBytes: 0, peers: [h2!.peerId] });
+    expect(sha(await readFile(out))).toBe(sha(payload));
+    await expect(h1!.putBlobFile(join(dir, 'missing.bin'))).rejects.toMatchObject({
+      code: 'INVALID_PARAMETER',
+    });
+  });
+
   it('a corrupted part file is caught by the final hash check and deleted', async () => {
     const [h1, fetcher] = await startNodes(await keys(2), {}, nodes);
     const payload = pseudoRandomBytes(600_000, 4);
