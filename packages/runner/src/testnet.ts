@@ -75,6 +75,8 @@ export interface LocalTestnetOptions {
   backend?: 'wasm' | 'cpu';
   /** Restrict the coordinator to the testnet's own node keys. Default true. */
   allowlist?: boolean;
+  /** Extra allowlisted keys for nodes added later with {@link LocalTestnet.addNode}. Default 0. */
+  extraNodes?: number;
   /** Called with every node log event (parsed JSON) and coordinator line. */
   onLine?: (source: string, line: string, event?: Record<string, unknown>) => void;
 }
@@ -129,13 +131,23 @@ export class LocalTestnet {
         field: 'steps',
       });
     }
+    const epochTime = options.epochTime ?? 3600;
+    if (!Number.isSafeInteger(epochTime) || epochTime < 3 || epochTime > 0xffff_ffff) {
+      throw new RunnerError(
+        'INVALID_ARGUMENT',
+        `epochTime must be an integer >= 3 seconds, got ${epochTime}`,
+        {
+          field: 'epochTime',
+        },
+      );
+    }
     this.dir = options.dir ?? mkdtempSync(join(tmpdir(), 'psyche-testnet-'));
     mkdirSync(this.dir, { recursive: true });
     this.options = {
       nodes: options.nodes,
       steps,
       initMinClients: options.initMinClients ?? options.nodes,
-      epochTime: options.epochTime ?? 3600,
+      epochTime,
       withdrawAfterDisconnectSecs: options.withdrawAfterDisconnectSecs ?? 5,
       batchSize: options.batchSize ?? 8,
       seqLen: options.seqLen ?? 64,
@@ -143,9 +155,10 @@ export class LocalTestnet {
       maxRoundTrainTime: options.maxRoundTrainTime ?? 20,
       backend: options.backend ?? 'wasm',
       allowlist: options.allowlist ?? true,
+      extraNodes: options.extraNodes ?? 0,
       onLine: options.onLine,
     };
-    for (let i = 0; i < this.options.nodes; i++) this.keys.push(generateKeypair());
+    for (let i = 0; i < this.options.nodes + this.options.extraNodes; i++) this.keys.push(generateKeypair());
     this.allowed.push(...this.keys.map((k) => toHex(k.publicKey)));
   }
 
@@ -165,9 +178,9 @@ withdraw_after_disconnect_secs = ${o.withdrawAfterDisconnectSecs}
 ${o.allowlist ? `allowlist = [${this.allowed.map((a) => JSON.stringify(a)).join(', ')}]` : ''}
 
 [coordinator]
-warmup_time = 60
+warmup_time = ${Math.min(60, o.epochTime - 1)}
 cooldown_time = 2
-max_round_train_time = ${o.maxRoundTrainTime}
+max_round_train_time = ${Math.min(o.maxRoundTrainTime, o.epochTime - 1)}
 round_witness_time = 1
 epoch_time = ${o.epochTime}
 total_steps = ${o.steps}

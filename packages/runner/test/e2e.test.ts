@@ -67,3 +67,102 @@ describe('local testnet', () => {
     expect(eventsOf(a!, 'checkpoint:saved').length).toBeGreaterThan(0);
   }, 600_000);
 });
+
+describe('faults', () => {
+  it('a node killed mid-run is dropped by health check and a garbage-sending node is excluded; the rest continue in sync', async () => {
+    // withdraw_after_disconnect_secs is long so that only the health check can remove the killed node.
+    net = new LocalTestnet({ nodes: 4, steps: 14, withdrawAfterDisconnectSecs: 600, maxRoundTrainTime: 8 });
+    await net.startCoordinator();
+    const honest = [net.addNode(), net.addNode()];
+    const victim = net.addNode();
+    const liar = net.addNode({ misbehave: 'garbage' });
+
+    // Kill the victim right after it trained (and announced) a round: mid-round, before it applies it.
+    await until(
+      () => eventsOf(victim, 'round:trained').some((e) => (e.step as number) >= 4),
+      'victim to train step 4',
+    );
+    victim.process!.kill('SIGKILL');
+    const killedAfter = Math.max(...eventsOf(victim, 'round:trained').map((e) => e.step as number));
+
+    await net.waitForFinish(AbortSignal.timeout(420_000));
+    await until(
+      () => honest.every((n) => eventsOf(n, 'finished').length > 0),
+      'honest nodes to finish',
+      60_000,
+    );
+
+    // Survivors reported the dead node and the liar as unhealthy, and rejected the liar's results.
+    const reported = new Set(
+      honest.flatMap((n) => eventsOf(n, 'health:reported').flatMap((e) => e.dropped as string[])),
+    );
+    expect(reported.has(victim.id), diagnostics(net.nodes)).toBe(true);
+    expect(reported.has(liar.id)).toBe(true);
+    const rejectedFrom = new Set(honest.flatMap((n) => eventsOf(n, 'result:rejected').map((e) => e.from)));
+    expect(rejectedFrom.has(liar.id)).toBe(true);
+    // The coordinator no longer counts either as Healthy.
+    const status = await net.status();
+    for (const id of [victim.id, liar.id]) {
+      expect(status.clients.find((c) => c.id === id && c.state === 'Healthy')).toBeUndefined();
+    }
+
+    // The honest nodes kept training after the kill, with equal parameters after every applied round.
+    const [h0, h1] = honest.map(appliedHashes) as [Map<number, string>, Map<number, string>];
+    const after = [...h0.keys()].filter((s) => s > killedAfter + 3);
+    expect(after.length).toBeGreaterThan(3);
+    for (const [step, hash] of h0) expect(h1.get(step), `step ${step}`).toBe(hash);
+    // No garbage was ever applied: at most the honest batches count toward each round.
+    for (const e of eventsOf(honest[0]!, 'round:applied')) expect(e.results as number).toBeLessThanOrEqual(3);
+  }, 600_000);
+
+  it('a coordinator restart resumes the run without losing the step', async () => {
+    net = new LocalTestnet({ nodes: 3, steps: 10 });
+    await net.start();
+    const before = await net.waitForStatus(
+      (s) => s.step >= 4 && s.runState === 'RoundTrain',
+      AbortSignal.timeout(300_000),
+    );
+    await net.killCoordinator('SIGKILL');
+    await net.startCoordinator();
+    const after = await net.status();
+    expect(after.step).toBeGreaterThanOrEqual(before.step);
+    await net.waitForFinish(AbortSignal.timeout(420_000));
+    const nodes = net.nodes;
+    await until(() => nodes.every((n) => eventsOf(n, 'finished').length > 0), 'every node to finish', 60_000);
+    const hashes = nodes.map(appliedHashes);
+    const steps = [...hashes[0]!.keys()].sort((x, y) => x - y);
+    // Every step from 1 to the last was applied exactly once, by every node, to the same parameters.
+    expect(steps, diagnostics(nodes)).toEqual(Array.from({ length: steps.length }, (_, i) => i + 1));
+    expect(steps.length).toBeGreaterThanOrEqual(9);
+    for (const step of steps)
+      for (const h of hashes) expect(h.get(step), `step ${step}`).toBe(hashes[0]!.get(step));
+  }, 600_000);
+
+  it('a late joiner fetches the parameters from peers at the next epoch and then matches their hash', async () => {
+    net = new LocalTestnet({ nodes: 2, extraNodes: 1, steps: 20, epochTime: 16, initMinClients: 2 });
+    await net.start();
+    const [a, b] = net.nodes as [NonNullable<(typeof net.nodes)[0]>, NonNullable<(typeof net.nodes)[0]>];
+    await until(() => eventsOf(a, 'round:applied').length >= 2, 'two applied rounds');
+    const late = net.addNode();
+    await net.waitForFinish(AbortSignal.timeout(420_000));
+    await until(
+      () => [a, b, late].every((n) => eventsOf(n, 'finished').length > 0),
+      'every node to finish',
+      60_000,
+    );
+
+    const fetched = eventsOf(late, 'warmup:params-fetched');
+    expect(fetched.length, diagnostics(net.nodes)).toBeGreaterThan(0);
+    const step = fetched[0]!.step as number;
+    // The fetched parameters are exactly the others' parameters after step - 1.
+    expect(fetched[0]!.hash).toBe(appliedHashes(a).get(step - 1));
+    // After joining it trains and stays bitwise identical to the others.
+    const lateHashes = appliedHashes(late);
+    expect(eventsOf(late, 'round:trained').length).toBeGreaterThan(0);
+    expect(lateHashes.size).toBeGreaterThan(0);
+    for (const [s, h] of lateHashes) {
+      expect(appliedHashes(a).get(s), `step ${s}`).toBe(h);
+      expect(appliedHashes(b).get(s), `step ${s}`).toBe(h);
+    }
+  }, 600_000);
+});
