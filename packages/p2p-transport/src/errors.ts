@@ -7,6 +7,7 @@ export type P2PTransportErrorCode =
   | 'MALFORMED_FRAME'
   | 'NOT_STARTED'
   | 'PEER_NOT_ALLOWED'
+  | 'DIAL_FAILED'
   | 'BLOB_NOT_FOUND'
   | 'SIZE_EXCEEDED'
   | 'SIZE_MISMATCH'

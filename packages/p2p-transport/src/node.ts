@@ -598,7 +598,7 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
         );
       }
       throw new P2PTransportError(
-        'FETCH_FAILED',
+        'DIAL_FAILED',
         `dial ${String(target)} failed: ${(e as Error).message}`,
         { target: String(target) },
         {

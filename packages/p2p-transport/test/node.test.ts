@@ -85,6 +85,9 @@ describe('P2PNode lifecycle and inputs', () => {
       /announcement.round/,
     );
     expect(() => n.setRound(1.5)).toThrow(/round/);
+    await expect(n.dial('/not/a/multiaddr')).rejects.toMatchObject({ code: 'DIAL_FAILED' });
+    await expect(n.dial('nonsense')).rejects.toMatchObject({ code: 'INVALID_PARAMETER', message: /target/ });
+    await expect(n.addPeerAddresses(n.peerId, ['bad'])).rejects.toThrow(/addrs\[0\]/);
     // a locally stored blob is returned as a copy without network
     const local = n.putBlob(new Uint8Array([1, 2, 3]), { hashAlgorithm: 'blake3' });
     const copy = await n.fetchBlob(local);
