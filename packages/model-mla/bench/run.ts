@@ -71,7 +71,7 @@ interface Plan {
   skipped?: string;
 }
 
-// cpu is far slower than wasm+SIMD (js-stack notes: 0.5 vs 12–17 GFLOP/s at 512³; ~50× per training token
+// cpu is far slower than wasm+SIMD (js-stack notes: 0.5 vs 12–17 GFLOP/s at 512³; 40–60× per training token
 // here), so it gets smaller batches and no 40M training step.
 const PLANS: Plan[] = [
   {
@@ -98,7 +98,7 @@ const PLANS: Plan[] = [
     size: '40M',
     backend: 'cpu',
     skipped:
-      'cpu backend: ~50× fewer tokens per CPU-second than wasm in this bench (1M: 9.5 vs 470); one 40M forward+backward step would take minutes of CPU, breaking the <6 min bench budget',
+      'cpu backend: 40–60× fewer tokens per CPU-second than wasm at 1M in this bench; one 40M forward+backward step would take minutes of CPU, breaking the <6 min bench budget',
   },
 ];
 
