@@ -1,4 +1,5 @@
-import { readdirSync, existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
 
 /**
@@ -12,7 +13,7 @@ function packageProjects(): TestProjectInlineConfiguration[] {
       extends: true,
       test: {
         name: d.name,
-        root: `packages/${d.name}`,
+        root: fileURLToPath(new URL(`./packages/${d.name}`, import.meta.url)),
         include: ['test/**/*.test.ts'],
       },
     }));
@@ -27,7 +28,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     reporters: ['default', 'json'],
-    outputFile: { json: 'test-results/vitest.json' },
+    outputFile: { json: fileURLToPath(new URL('./test-results/vitest.json', import.meta.url)) },
     projects: packageProjects(),
   },
 });
