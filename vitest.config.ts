@@ -8,7 +8,9 @@ import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config
  */
 function packageProjects(): TestProjectInlineConfiguration[] {
   return readdirSync(new URL('./packages', import.meta.url), { withFileTypes: true })
-    .filter((d) => d.isDirectory() && existsSync(new URL(`./packages/${d.name}/package.json`, import.meta.url)))
+    .filter(
+      (d) => d.isDirectory() && existsSync(new URL(`./packages/${d.name}/package.json`, import.meta.url)),
+    )
     .map((d) => ({
       extends: true,
       test: {

@@ -8,5 +8,7 @@ if (!existsSync(file)) {
 }
 const r = JSON.parse(readFileSync(file, 'utf8'));
 // A file that failed to load counts as one failure so that a broken suite is never silent.
-const failedSuites = (r.testResults ?? []).filter((s) => s.status === 'failed' && (s.assertionResults ?? []).length === 0).length;
+const failedSuites = (r.testResults ?? []).filter(
+  (s) => s.status === 'failed' && (s.assertionResults ?? []).length === 0,
+).length;
 console.log(`${r.numPassedTests} passed, ${r.numFailedTests + failedSuites} failed`);
