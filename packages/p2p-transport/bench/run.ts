@@ -11,6 +11,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect } from 'node:net';
 import { cpus, loadavg } from 'node:os';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { tcp } from '@libp2p/tcp';
+import { createLibp2p } from 'libp2p';
 import { type BlobRef, createP2PNode, type P2PNode } from '../src/index.js';
 
 const MB = 1_000_000;
@@ -65,11 +69,52 @@ async function rawTcp(data: Uint8Array): Promise<number> {
   return s;
 }
 
+/**
+ * libp2p baseline without this package's protocol: a plain js-libp2p pair (tcp + noise + yamux) streaming
+ * the bytes in 256 KiB writes, no hashing. Separates libp2p's cost from the blob protocol's.
+ */
+async function plainLibp2pPair(): Promise<{
+  get: (data: Uint8Array) => Promise<number>;
+  stop: () => Promise<void>;
+}> {
+  const mk = () =>
+    createLibp2p({
+      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+    });
+  const [server, client] = await Promise.all([mk(), mk()]);
+  let payload: Uint8Array = new Uint8Array(0);
+  await server.handle('/bench/raw/1.0.0', async (stream) => {
+    for (let i = 0; i < payload.byteLength; i += 256 * 1024) {
+      if (!stream.send(payload.subarray(i, i + 256 * 1024))) await stream.onDrain();
+    }
+    await stream.close();
+  });
+  await client.dial(server.getMultiaddrs()[0]!);
+  return {
+    get: async (data) => {
+      payload = data;
+      const t0 = performance.now();
+      const stream = await client.dialProtocol(server.peerId, '/bench/raw/1.0.0');
+      let got = 0;
+      for await (const chunk of stream) got += chunk.byteLength;
+      if (got !== data.byteLength) throw new Error(`raw libp2p got ${got}`);
+      return (performance.now() - t0) / 1000;
+    },
+    stop: async () => {
+      await Promise.all([server.stop(), client.stop()]);
+    },
+  };
+}
+
 async function throughput(): Promise<Record<string, unknown>[]> {
   const results: Record<string, unknown>[] = [];
   const holder = await node();
   const fetcher = await node();
   await fetcher.dial(holder.getMultiaddrs()[0]!);
+  const plain = await plainLibp2pPair();
   for (const [size, iters] of [
     [1 * MB, 5],
     [10 * MB, 3],
@@ -79,13 +124,16 @@ async function throughput(): Promise<Record<string, unknown>[]> {
     const ref = holder.putBlob(data);
     await fetcher.fetchBlob(ref, { providers: [holder.peerId] }); // warm-up (stream setup, JIT)
     const p2p: number[] = [];
-    const tcp: number[] = [];
+    const tcpTimes: number[] = [];
+    const lp: number[] = [];
+    await plain.get(data); // warm-up
     for (let i = 0; i < iters; i++) {
       const t0 = performance.now();
       const got = await fetcher.fetchBlob(ref, { providers: [holder.peerId] });
       p2p.push((performance.now() - t0) / 1000);
       if (got.byteLength !== size) throw new Error('size mismatch');
-      tcp.push(await rawTcp(data));
+      tcpTimes.push(await rawTcp(data));
+      lp.push(await plain.get(data));
     }
     holder.removeBlob(ref);
     const row = {
@@ -94,15 +142,18 @@ async function throughput(): Promise<Record<string, unknown>[]> {
       iters,
       p2pMedianSeconds: median(p2p),
       p2pMBps: size / MB / median(p2p),
-      rawTcpMedianSeconds: median(tcp),
-      rawTcpMBps: size / MB / median(tcp),
-      p2pVsRawTcp: median(tcp) / median(p2p),
-      note: 'p2p = noise + yamux + blob protocol + SHA-256 verify; raw TCP = plain socket, no hashing',
+      rawTcpMBps: size / MB / median(tcpTimes),
+      plainLibp2pMedianSeconds: median(lp),
+      plainLibp2pMBps: size / MB / median(lp),
+      rawTcpMedianSeconds: median(tcpTimes),
+      p2pVsRawTcp: median(tcpTimes) / median(p2p),
+      p2pVsPlainLibp2p: median(lp) / median(p2p),
+      note: 'p2p = noise + yamux + blob protocol + SHA-256 verify; plain libp2p = noise + yamux stream, no hashing; raw TCP = plain socket',
     };
     console.log(JSON.stringify(row));
     results.push(row);
   }
-  await Promise.all([holder.stop(), fetcher.stop()]);
+  await Promise.all([holder.stop(), fetcher.stop(), plain.stop()]);
   return results;
 }
 

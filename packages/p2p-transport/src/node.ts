@@ -1384,7 +1384,10 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
   private attemptSignal(signal: AbortSignal | undefined, timeoutMs: number): AbortSignal {
     const parts = [this.shutdown.signal, AbortSignal.timeout(timeoutMs)];
     if (signal !== undefined) parts.push(signal);
-    return AbortSignal.any(parts);
+    const combined = AbortSignal.any(parts);
+    // libp2p's dial, upgrade and stream layers each listen on the signal they are given
+    setMaxListeners(Number.POSITIVE_INFINITY, combined);
+    return combined;
   }
 
   /** Maps any error of an attempt to a typed error: caller abort/shutdown → ABORTED, attempt timeout → TIMEOUT. */
