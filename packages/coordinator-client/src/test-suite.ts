@@ -196,6 +196,39 @@ export function coordinatorClientComplianceTests(
       expect(sa!.witnesses + sb!.witnesses).toBeGreaterThanOrEqual(2);
     });
 
+    it('health checks: naming a healthy client drops nobody; a mismatched entry is refused', async () => {
+      const a = await client();
+      const b = await client();
+      const ac = new AbortController();
+      const runs = [runSimulatedNode(a, { signal: ac.signal }), runSimulatedNode(b, { signal: ac.signal })];
+      // Health checks are allowed from round height 2, in RoundTrain or RoundWitness.
+      const live = (u: StateUpdate<CoordinatorState>) =>
+        (u.state.runState === RunState.RoundTrain || u.state.runState === RunState.RoundWitness) &&
+        currentRound(u.state).height >= 2 &&
+        u.state.epoch.clients.some((c) => c.id === a.id) &&
+        u.state.epoch.clients.some((c) => c.id === b.id);
+      const at = await wait(b, live);
+      const ai = at.state.epoch.clients.findIndex((c) => c.id === a.id);
+      const phaseMovedOn = (e: unknown) =>
+        isCoordinatorClientError(e, 'COORDINATOR_REJECTED') && e.details.reason === 'WrongRunState';
+      try {
+        const ack = await b.healthCheck({ checks: [{ index: ai, id: a.id }] });
+        const after = await wait(b, (u) => u.version >= ack.version);
+        // `a` witnessed every round with full blooms: it is healthy, so the report drops nobody.
+        expect(after.state.epoch.clients.find((c) => c.id === a.id)?.state).toBe(0);
+      } catch (e) {
+        expect(phaseMovedOn(e), String(e)).toBe(true);
+      }
+      // An entry whose id does not match its index is refused as a whole.
+      const bad = await b.healthCheck({ checks: [{ index: ai, id: b.id }] }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isCoordinatorClientError(bad, 'COORDINATOR_REJECTED')).toBe(true);
+      ac.abort();
+      await Promise.all(runs);
+    });
+
     it('accepts checkpoint and refuses a non-witness or duplicate witness in a live round', async () => {
       const a = await client();
       const b = await client();
