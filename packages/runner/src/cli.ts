@@ -147,7 +147,7 @@ export async function runCli(
         const stopped = new AbortController();
         signal?.addEventListener('abort', () => stopped.abort(), { once: true });
         const failed = Promise.all(net.nodes.map((n) => n.exit)).then(() => 'nodes-exited' as const);
-        const result = await Promise.race([
+        const ended = await Promise.race([
           net.waitForFinish(stopped.signal).then(
             () => 'finished' as const,
             () => 'aborted' as const,
@@ -156,6 +156,8 @@ export async function runCli(
         ]);
         stopped.abort();
         const s = await net.status().catch(() => undefined);
+        // Nodes exit on their own once the run is Finished, possibly before the status poll saw it.
+        const result = s?.runState === 'Finished' ? 'finished' : ended;
         await Promise.race([
           Promise.all(net.nodes.map((n) => n.exit)),
           new Promise((r) => setTimeout(r, 15_000)),
