@@ -179,3 +179,39 @@ describe('psyche CLI', () => {
     expect(() => new LocalTestnet({ nodes: 2, epochTime: 2 })).toThrow(/epochTime must be an integer/);
   });
 });
+
+describe('progress lines', () => {
+  it('formats the main events for humans and skips state chatter', async () => {
+    const { formatEvent } = await import('../src/index.js');
+    expect(
+      formatEvent({
+        event: 'round:trained',
+        step: 3,
+        epoch: 0,
+        height: 2,
+        batches: 1,
+        loss: 4.56789,
+        tokens: 192,
+        computeMs: 100,
+        tokensPerSec: 1920.4,
+        bytesSent: 4589,
+      }),
+    ).toBe('step 3 (epoch 0, round 2) loss 4.5679 tokens/s 1920 sent 4.5kB');
+    expect(
+      formatEvent({
+        event: 'round:applied',
+        step: 3,
+        results: 2,
+        expected: 3,
+        hash: 'abcdef0123456789',
+        applyMs: 5,
+        peers: 2,
+        bytesIn: 2_500_000,
+        bytesOut: 10,
+      }),
+    ).toBe('step 3 applied 2/3 results, peers 2, bytes in 2.38MB out 10B, params abcdef012345');
+    expect(
+      formatEvent({ event: 'state', runState: 'Warmup', epoch: 0, step: 1, clients: 3 }),
+    ).toBeUndefined();
+  });
+});

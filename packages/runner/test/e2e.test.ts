@@ -1,6 +1,7 @@
+import { rmSync } from 'node:fs';
 import { generateKeypair } from '@psyche/coordinator-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LocalTestnet } from '../src/index.js';
+import { LocalTestnet, runCli } from '../src/index.js';
 import { appliedHashes, diagnostics, eventsOf, until } from './helpers.js';
 
 // End-to-end runs with real processes on 127.0.0.1: one coordinator (`psyche coordinator serve`) and node
@@ -10,18 +11,29 @@ import { appliedHashes, diagnostics, eventsOf, until } from './helpers.js';
 let net: LocalTestnet | undefined;
 afterEach(async () => {
   await net?.stop();
+  if (net) rmSync(net.dir, { recursive: true, force: true });
   net = undefined;
 });
 
 describe('local testnet', () => {
   it('3 nodes train 20 steps with identical parameters after every round; the loss falls; an outsider is refused', async () => {
     net = new LocalTestnet({ nodes: 3, steps: 20 });
-    await net.start();
-    const [a, b, c] = net.nodes as [
-      NonNullable<(typeof net.nodes)[0]>,
-      (typeof net.nodes)[0],
-      (typeof net.nodes)[0],
-    ];
+    await net.startCoordinator();
+    const [a, b, c] = [net.addNode({ metrics_port: 0 }), net.addNode(), net.addNode()];
+
+    // Prometheus metrics of a live node (127.0.0.1, ephemeral port announced in its `started` event).
+    await until(() => eventsOf(a, 'round:applied').length >= 2, 'two applied rounds');
+    const metricsUrl = eventsOf(a, 'started')[0]!.metricsUrl as string;
+    expect(metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    const metrics = await (await fetch(metricsUrl)).text();
+    expect(Number(/^psyche_round_step (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2);
+    expect(Number(/^psyche_training_loss ([0-9.]+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0);
+    expect([1, 2]).toContain(Number(/^psyche_peer_connections (\d+)$/m.exec(metrics)?.[1]));
+    // `psyche status` against the live coordinator.
+    const lines: string[] = [];
+    const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l) };
+    expect(await runCli(['status', '--url', net.coordinatorUrl], io)).toBe(0);
+    expect(lines[0]).toMatch(/^run local-testnet: Round(Train|Witness), epoch 0, step \d+, 3 clients$/);
 
     // (f) A node whose key is not on the coordinator's allowlist is refused and exits with an error.
     const outsider = net.addNode({}, generateKeypair());
@@ -31,7 +43,7 @@ describe('local testnet', () => {
 
     await net.waitForFinish(AbortSignal.timeout(420_000));
     await until(
-      () => [a, b, c].every((n) => eventsOf(n!, 'finished').length > 0),
+      () => [a, b, c].every((n) => eventsOf(n, 'finished').length > 0),
       'every node to finish',
       60_000,
     );
