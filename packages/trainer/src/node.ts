@@ -159,6 +159,8 @@ interface Candidate {
   payload?: Uint8Array;
   commitment?: string;
   valid: boolean;
+  /** The download failed (the payload may still be held by peers that fetched it). */
+  fetchFailed?: boolean;
   done: Promise<void>;
 }
 
@@ -553,6 +555,7 @@ export class TrainerNode {
         const bytes = await this.o.p2p.fetchBlob(ref, this.signal ? { signal: this.signal } : {});
         this.checkPayload(rec, batch, c, bytes);
       } catch (e) {
+        c.fetchFailed = true;
         this.reject(rec, from, `download failed: ${(e as Error).message}`);
       }
       this.maybeWitness(rec);
@@ -736,6 +739,7 @@ export class TrainerNode {
     for (const b of rec.assignments) {
       const list = rec.candidates.get(b.start) ?? [];
       await Promise.all(list.map((c) => c.done));
+      if (witnesses.length > 0 && !list.some((c) => c.valid)) await this.refetch(rec, b, list);
       let best: Candidate | undefined;
       let bestScore = 0;
       for (const c of [...list]
@@ -774,6 +778,28 @@ export class TrainerNode {
       bytesOut: m.peers.reduce((a, p) => a + p.bytesOut, 0),
     });
     if (rec.step > 2) this.o.p2p.pruneBlobs(rec.step - 2);
+  }
+
+  /**
+   * Second chance for a batch none of whose results this node holds: peers that downloaded a result keep it and
+   * serve it, so a download that failed from the (maybe dead) author is retried from every connected peer.
+   */
+  private async refetch(rec: RoundRecord, batch: BatchAssignment, list: Candidate[]): Promise<void> {
+    for (const c of list.filter((x) => x.fetchFailed)) {
+      try {
+        const bytes = await this.o.p2p.fetchBlob(c.ref, {
+          providers: this.o.p2p.getConnectedPeers(),
+          signal: this.signal
+            ? AbortSignal.any([this.signal, AbortSignal.timeout(15_000)])
+            : AbortSignal.timeout(15_000),
+        });
+        c.fetchFailed = false;
+        this.checkPayload(rec, batch, c, bytes);
+        if (c.valid) return;
+      } catch {
+        // nobody holds it: the witnesses cannot have a quorum for it either
+      }
+    }
   }
 
   private async saveCheckpoint(state: CoordinatorState): Promise<void> {
