@@ -2,7 +2,13 @@ import { createHash } from 'node:crypto';
 import { publicKeyFromRaw } from '@libp2p/crypto/keys';
 import type { Ed25519PrivateKey } from '@libp2p/interface';
 import { peerIdFromPublicKey } from '@libp2p/peer-id';
-import { MAX_ANNOUNCEMENT_BYTES, REPLAY_WINDOW_ROUNDS, ROUND_TOLERANCE, WIRE_VERSION } from './constants.js';
+import {
+  MAX_ANNOUNCEMENT_BYTES,
+  MAX_REPLAY_ENTRIES,
+  REPLAY_WINDOW_ROUNDS,
+  ROUND_TOLERANCE,
+  WIRE_VERSION,
+} from './constants.js';
 import { assertInteger, P2PTransportError } from './errors.js';
 import {
   bytesEqual,
@@ -249,6 +255,12 @@ export interface AnnouncementValidatorInit {
   roundTolerance?: number;
   /** Returns whether a peer id string is a current run member. */
   isAllowed: (peerId: string) => boolean;
+  /**
+   * Most replay entries kept (one per signer, kind, round, batch), with or without round changes. Over the cap
+   * the lowest rounds are evicted (down to 7/8 of the cap) and announcements at or below the highest evicted
+   * round are rejected as `replayed`. Default {@link MAX_REPLAY_ENTRIES}.
+   */
+  maxReplayEntries?: number;
 }
 
 /**
@@ -263,7 +275,13 @@ export class AnnouncementValidator {
   private readonly maxBytes: number;
   private readonly roundTolerance: number;
   private readonly isAllowed: (peerId: string) => boolean;
-  private readonly lastNonce = new Map<string, { round: number; nonce: number }>();
+  private readonly maxReplayEntries: number;
+  /** Replay state grouped by round: round → (signer/kind/round/batch key → last accepted nonce). */
+  private readonly lastNonce = new Map<number, Map<string, number>>();
+  private entries = 0;
+  /** Announcements with a round ≤ this were evicted from the replay state; `-1`: none evicted. */
+  private evictedThrough = -1;
+  private evictedTotal = 0;
   private readonly peerIds = new Map<string, string>();
 
   constructor(init: AnnouncementValidatorInit) {
@@ -273,6 +291,23 @@ export class AnnouncementValidator {
     this.roundTolerance = init.roundTolerance ?? ROUND_TOLERANCE;
     assertInteger('roundTolerance', this.roundTolerance, 0, 1000);
     this.isAllowed = init.isAllowed;
+    this.maxReplayEntries = init.maxReplayEntries ?? MAX_REPLAY_ENTRIES;
+    assertInteger('maxReplayEntries', this.maxReplayEntries, 8, 100_000_000);
+  }
+
+  /** Replay entries held now (≤ `maxReplayEntries`). */
+  get replayEntries(): number {
+    return this.entries;
+  }
+
+  /** Replay entries evicted by the cap so far (pruning by {@link prune} is not counted). */
+  get replayEntriesEvicted(): number {
+    return this.evictedTotal;
+  }
+
+  /** Highest round whose replay state the cap evicted (older announcements are rejected); `-1`: none. */
+  get replayFloorRound(): number {
+    return this.evictedThrough;
   }
 
   /** Peer id string of a 32-byte ed25519 public key (cached). */
@@ -326,21 +361,58 @@ export class AnnouncementValidator {
       };
     }
     const key = `${from}/${a.kind}/${a.round}/${a.kind === 'result' ? a.batchId : 0}`;
-    const last = this.lastNonce.get(key);
-    if (last !== undefined && a.nonce <= last.nonce) {
+    if (a.round <= this.evictedThrough) {
       return {
         ok: false,
         reason: 'replayed',
-        message: `nonce ${a.nonce} <= last accepted ${last.nonce} for ${key}`,
+        message: `round ${a.round} <= ${this.evictedThrough}, whose replay state was evicted (maxReplayEntries ${this.maxReplayEntries})`,
       };
     }
-    this.lastNonce.set(key, { round: a.round, nonce: a.nonce });
+    let group = this.lastNonce.get(a.round);
+    const last = group?.get(key);
+    if (last !== undefined && a.nonce <= last) {
+      return {
+        ok: false,
+        reason: 'replayed',
+        message: `nonce ${a.nonce} <= last accepted ${last} for ${key}`,
+      };
+    }
+    if (group === undefined) {
+      group = new Map();
+      this.lastNonce.set(a.round, group);
+    }
+    if (last === undefined) this.entries++;
+    group.set(key, a.nonce);
+    if (this.entries > this.maxReplayEntries) this.evict();
     return { ok: true, announcement: { ...a, signer: env.signer, from } };
   }
 
   /** Drops replay state of rounds older than the round window (called on round change); such rounds are off-round. */
   prune(round: number): void {
     const window = Math.max(REPLAY_WINDOW_ROUNDS, this.roundTolerance + 1);
-    for (const [k, v] of this.lastNonce) if (v.round + window < round) this.lastNonce.delete(k);
+    for (const [r, group] of this.lastNonce) {
+      if (r + window < round) {
+        this.entries -= group.size;
+        this.lastNonce.delete(r);
+      }
+    }
+  }
+
+  /**
+   * Over the cap: drops whole rounds, lowest first, until at most 7/8 of the cap is left (amortised: one sort
+   * per eviction of ≥ cap/8 entries) and raises the replay floor to the highest dropped round. Whole rounds
+   * only, so every key above the floor keeps its full replay state. (A single round holding more than the cap
+   * is dropped too, which ends acceptance for that round: the cap must exceed a round's signers × batches.)
+   */
+  private evict(): void {
+    const target = this.maxReplayEntries - Math.max(1, Math.floor(this.maxReplayEntries / 8));
+    for (const r of [...this.lastNonce.keys()].sort((x, y) => x - y)) {
+      if (this.entries <= target) break;
+      const group = this.lastNonce.get(r)!;
+      this.entries -= group.size;
+      this.evictedTotal += group.size;
+      this.lastNonce.delete(r);
+      this.evictedThrough = Math.max(this.evictedThrough, r);
+    }
   }
 }

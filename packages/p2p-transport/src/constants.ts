@@ -28,6 +28,19 @@ export const SEND_CHUNK_BYTES = 256 * 1024;
 export const EWMA_ALPHA = 0.3;
 /** Replay-protection entries are dropped for rounds older than `current - REPLAY_WINDOW_ROUNDS`. */
 export const REPLAY_WINDOW_ROUNDS = 4;
+/**
+ * Most replay-protection entries (one per signer, kind, round, batch) kept whatever the round. Over the cap the
+ * lowest rounds are dropped first (down to 7/8 of it) and announcements at or below the highest dropped round are
+ * rejected as `replayed`, so eviction never re-opens a replay.
+ */
+export const MAX_REPLAY_ENTRIES = 65_536;
+/**
+ * Most blobs whose announced holders are tracked, and most own announcements/nonces kept for re-broadcast,
+ * whatever the round; the oldest entries are evicted first.
+ */
+export const MAX_HOLDER_ENTRIES = 16_384;
+/** Most holders remembered per blob; the earliest announcer is dropped first. */
+export const MAX_HOLDERS_PER_BLOB = 256;
 /** Psyche `max_distro_retries`: rounds of retries over all holders. */
 export const FETCH_RETRIES = 3;
 /** Psyche's retry back-off base (2 s). */

@@ -20,16 +20,26 @@ export interface PeerStats {
   hashMismatches: number;
 }
 
-/** Bytes transferred in one round. */
+/** Bytes transferred in one round. `bytesIn`/`bytesOut` are blob payload only; gossip is counted apart. */
 export interface RoundBytes {
+  /** Blob payload bytes received (blob protocol). */
   bytesIn: number;
+  /** Blob payload bytes served (blob protocol). */
   bytesOut: number;
+  /**
+   * Gossip bytes received: the size of every announcement gossipsub delivered to our validator on the run
+   * topic (accepted or rejected; duplicates gossipsub suppressed are not seen). Gossipsub framing and control
+   * messages are not included.
+   */
+  gossipBytesIn: number;
+  /** Gossip bytes sent for our own announcements: message size × peers it was sent to (forwarding not seen). */
+  gossipBytesOut: number;
 }
 
 /** Snapshot returned by `P2PNode.metrics()`. */
 export interface MetricsSnapshot {
   peers: PeerStats[];
-  /** Blob payload bytes per round (keyed by the round current at transfer time; -1 before any round is set). */
+  /** Blob payload and gossip bytes per round (keyed by the round current at the time; -1 before any round is set). */
   rounds: Record<number, RoundBytes>;
   announcementsAccepted: number;
   announcementsPublished: number;
@@ -42,6 +52,26 @@ export interface MetricsSnapshot {
   malformedFrames: number;
   /** Connections refused by the allowlist gater. */
   connectionsDenied: number;
+  /** Replay-protection entries held now (bounded by `maxReplayEntries`). */
+  replayEntries: number;
+  /** Replay-protection entries evicted by the `maxReplayEntries` cap (round pruning not counted). */
+  replayEntriesEvicted: number;
+  /** Blobs with announced holders tracked now (bounded by `maxHolderEntries`). */
+  holderEntries: number;
+  /** Holder entries (blobs, or single holders over the per-blob cap) evicted by the caps. */
+  holderEntriesEvicted: number;
+  /** Own announcement keys kept now (nonce counter + announcement to re-broadcast; ≤ `maxHolderEntries`). */
+  ownAnnouncementEntries: number;
+  /** Own announcement keys evicted by the `maxHolderEntries` cap (round pruning not counted). */
+  ownAnnouncementEntriesEvicted: number;
+}
+
+/** Sizes of the node's bounded state, filled in by the node at snapshot time. */
+export interface StateGauges {
+  replayEntries: number;
+  replayEntriesEvicted: number;
+  holderEntries: number;
+  ownAnnouncementEntries: number;
 }
 
 /** Mutable metrics store; {@link snapshot} copies. */
@@ -66,6 +96,8 @@ export class Metrics {
   blobRequestsRefused = 0;
   malformedFrames = 0;
   connectionsDenied = 0;
+  holderEntriesEvicted = 0;
+  ownAnnouncementEntriesEvicted = 0;
 
   /** The stats record of `peerId`, created empty on first use. */
   peer(peerId: string): PeerStats {
@@ -94,7 +126,7 @@ export class Metrics {
   private round(): RoundBytes {
     let r = this.rounds.get(this.currentRound);
     if (r === undefined) {
-      r = { bytesIn: 0, bytesOut: 0 };
+      r = { bytesIn: 0, bytesOut: 0, gossipBytesIn: 0, gossipBytesOut: 0 };
       this.rounds.set(this.currentRound, r);
     }
     return r;
@@ -110,6 +142,16 @@ export class Metrics {
     this.round().bytesOut += n;
   }
 
+  /** Gossip message bytes received (counted in the current round only; no peer attribution). */
+  addGossipIn(n: number): void {
+    this.round().gossipBytesIn += n;
+  }
+
+  /** Gossip message bytes sent (message size × recipients). */
+  addGossipOut(n: number): void {
+    this.round().gossipBytesOut += n;
+  }
+
   recordLatency(peerId: string, ms: number): void {
     const p = this.peer(peerId);
     p.latencyMs = ewma(p.latencyMs, ms);
@@ -120,8 +162,8 @@ export class Metrics {
     p.bandwidthBytesPerSec = ewma(p.bandwidthBytesPerSec, bytesPerSec);
   }
 
-  /** Deep copy of everything. */
-  snapshot(): MetricsSnapshot {
+  /** Deep copy of everything; `gauges` are the node's current state sizes. */
+  snapshot(gauges: StateGauges): MetricsSnapshot {
     return {
       peers: [...this.peers.values()].map((p) => ({ ...p })),
       rounds: Object.fromEntries([...this.rounds].map(([k, v]) => [k, { ...v }])),
@@ -133,6 +175,12 @@ export class Metrics {
       blobRequestsRefused: this.blobRequestsRefused,
       malformedFrames: this.malformedFrames,
       connectionsDenied: this.connectionsDenied,
+      replayEntries: gauges.replayEntries,
+      replayEntriesEvicted: gauges.replayEntriesEvicted,
+      holderEntries: gauges.holderEntries,
+      holderEntriesEvicted: this.holderEntriesEvicted,
+      ownAnnouncementEntries: gauges.ownAnnouncementEntries,
+      ownAnnouncementEntriesEvicted: this.ownAnnouncementEntriesEvicted,
     };
   }
 }

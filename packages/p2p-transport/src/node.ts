@@ -51,6 +51,9 @@ import {
   MAX_CONCURRENT_DOWNLOADS,
   MAX_CONCURRENT_SERVES,
   MAX_ERRORS_PER_PEER,
+  MAX_HOLDER_ENTRIES,
+  MAX_HOLDERS_PER_BLOB,
+  MAX_REPLAY_ENTRIES,
   REBROADCAST_INTERVAL_MS,
   REPLAY_WINDOW_ROUNDS,
   REQUEST_TIMEOUT_MS,
@@ -117,6 +120,18 @@ export interface P2PNodeInit {
   rebroadcastIntervalMs?: number;
   /** Gossipsub seen-cache TTL (duplicate suppression). Default gossipsub's 120 000 ms. */
   gossipSeenTtlMs?: number;
+  /**
+   * Most replay-protection entries (signer, kind, round, batch) kept, even if {@link P2PNode.setRound} is never
+   * called. Over it the lowest rounds are evicted first and announcements at or below them are rejected as
+   * `replayed`. Default 65 536.
+   */
+  maxReplayEntries?: number;
+  /**
+   * Most blobs whose announced holders are tracked, and most own announcements (with their nonce counters)
+   * kept for re-broadcast, even if {@link P2PNode.setRound} is never called; the oldest are evicted first.
+   * Default 16 384.
+   */
+  maxHolderEntries?: number;
 }
 
 /** Progress of a download attempt. */
@@ -187,6 +202,14 @@ interface StoredBlob {
   /** Path of a file-backed blob (served from disk in ranges). */
   file: string | null;
   round: number | null;
+}
+
+interface OwnAnnouncement {
+  round: number;
+  /** Last nonce used for this key (`-1`: none yet). */
+  nonce: number;
+  /** Last published announcement, re-broadcast while live; `null` before publishing or once stale. */
+  announcement: Announcement | null;
 }
 
 interface Holder {
@@ -334,7 +357,6 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
   private readonly blobs = new Map<string, StoredBlob>();
   private readonly holdersByKey = new Map<string, Holder>();
   private readonly verified = new WeakMap<Uint8Array, VerifiedAnnouncement>();
-  private readonly nonces = new Map<string, number>();
   private readonly downloads: Semaphore;
   private readonly serves: Semaphore;
   private shutdown = new AbortController();
@@ -366,6 +388,8 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
       maxServeBytesPerSecond: init.maxServeBytesPerSecond ?? 0,
       keepFetched: init.keepFetched ?? true,
       rebroadcastIntervalMs: init.rebroadcastIntervalMs ?? REBROADCAST_INTERVAL_MS,
+      maxReplayEntries: init.maxReplayEntries ?? MAX_REPLAY_ENTRIES,
+      maxHolderEntries: init.maxHolderEntries ?? MAX_HOLDER_ENTRIES,
     };
     assertInteger('maxBlobBytes', this.cfg.maxBlobBytes, 0, Number.MAX_SAFE_INTEGER);
     assertInteger('maxConcurrentDownloads', this.cfg.maxConcurrentDownloads, 1, 1024);
@@ -377,6 +401,8 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
     assertInteger('fetchRetries', this.cfg.fetchRetries, 0, 100);
     assertInteger('rebroadcastIntervalMs', this.cfg.rebroadcastIntervalMs, 0, 2 ** 31 - 1);
     assertInteger('retryBackoffMs', this.cfg.retryBackoffMs, 0, 2 ** 31 - 1);
+    assertInteger('maxReplayEntries', this.cfg.maxReplayEntries, 8, 100_000_000);
+    assertInteger('maxHolderEntries', this.cfg.maxHolderEntries, 1, 100_000_000);
     assertInteger('maxServeBytesPerSecond', this.cfg.maxServeBytesPerSecond, 0, Number.MAX_SAFE_INTEGER);
     if (init.inboundConnectionsPerSecondPerHost !== undefined) {
       assertInteger(
@@ -394,6 +420,7 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
       maxBytes: this.cfg.maxAnnouncementBytes,
       roundTolerance: this.cfg.roundTolerance,
       isAllowed: (id) => this.isAllowed(id),
+      maxReplayEntries: this.cfg.maxReplayEntries,
     });
     this.downloads = new Semaphore(this.cfg.maxConcurrentDownloads);
     this.serves = new Semaphore(this.cfg.maxConcurrentServes);
@@ -609,7 +636,11 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
     return conn.remotePeer.toString();
   }
 
-  /** Sets the current round (from the coordinator): drives the off-round check, per-round bytes and pruning. */
+  /**
+   * Sets the current round (from the coordinator): drives the off-round check, per-round bytes and pruning of
+   * replay state, holders and own announcements older than the replay window. (That state is also capped by
+   * `maxReplayEntries` / `maxHolderEntries` whether or not rounds are set.)
+   */
   setRound(round: number): void {
     assertInteger('round', round, 0, 0xffff_ffff);
     this.round = round;
@@ -618,6 +649,7 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
     this.validator.prune(round);
     const window = Math.max(REPLAY_WINDOW_ROUNDS, this.cfg.roundTolerance + 1);
     for (const [k, h] of this.holdersByKey) if (h.round + window < round) this.holdersByKey.delete(k);
+    for (const [k, o] of this.own) if (o.round + window < round) this.own.delete(k);
   }
 
   /** Current round, `null` before {@link setRound}. */
@@ -756,7 +788,7 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
         hashAlgorithm: a.blob.hashAlgorithm,
         hash: a.blob.hash,
         size: a.blob.size,
-        nonce: a.nonce ?? this.nextNonce(`result/${a.round}/${a.batchId}`),
+        nonce: a.nonce ?? this.nextNonce(`result/${a.round}/${a.batchId}`, a.round),
       },
       options,
     );
@@ -765,19 +797,37 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
   /** Publishes a signed "finished round r" announcement. Returns the number of peers it was sent to. */
   async announceFinished(a: { round: number; nonce?: number }, options: AbortOptions = {}): Promise<number> {
     return this.publish(
-      { kind: 'finished', round: a.round, nonce: a.nonce ?? this.nextNonce(`finished/${a.round}`) },
+      { kind: 'finished', round: a.round, nonce: a.nonce ?? this.nextNonce(`finished/${a.round}`, a.round) },
       options,
     );
   }
 
-  private readonly own = new Map<string, Announcement>();
+  /**
+   * Own announcement keys (see {@link announcementKey}): last nonce used and the announcement to re-broadcast
+   * (`null` until published or once no longer live). Insertion-ordered; capped at `maxHolderEntries`.
+   */
+  private readonly own = new Map<string, OwnAnnouncement>();
   private rebroadcastCursor = 0;
   private rebroadcastTimer: ReturnType<typeof setInterval> | undefined;
 
-  private nextNonce(key: string): number {
-    const n = (this.nonces.get(key) ?? -1) + 1;
-    this.nonces.set(key, n);
-    return n;
+  private ownEntry(key: string, round: number): OwnAnnouncement {
+    let e = this.own.get(key);
+    if (e === undefined) {
+      e = { round, nonce: -1, announcement: null };
+      this.own.set(key, e);
+      for (const k of this.own.keys()) {
+        if (this.own.size <= this.cfg.maxHolderEntries) break;
+        this.own.delete(k);
+        this.metricsStore.ownAnnouncementEntriesEvicted++;
+      }
+    }
+    return e;
+  }
+
+  private nextNonce(key: string, round: number): number {
+    const e = this.ownEntry(key, round);
+    e.nonce++;
+    return e.nonce;
   }
 
   private async publish(a: Announcement, options: AbortOptions): Promise<number> {
@@ -795,9 +845,10 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
     }
     const res = await this.libp2p.services.pubsub.publish(this.topic, data);
     this.metricsStore.announcementsPublished++;
-    const key = announcementKey(a);
-    this.own.set(key, a);
-    if ((this.nonces.get(key) ?? -1) < a.nonce) this.nonces.set(key, a.nonce);
+    this.metricsStore.addGossipOut(data.byteLength * res.recipients.length);
+    const e = this.ownEntry(announcementKey(a), a.round);
+    e.announcement = a;
+    if (e.nonce < a.nonce) e.nonce = a.nonce;
     return res.recipients.length;
   }
 
@@ -807,14 +858,15 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
    */
   private rebroadcastTick(): void {
     if (!this.started) return;
-    const live = [...this.own.entries()].filter(([k, a]) => {
-      const keep = this.round === null || a.round + 1 >= this.round;
-      if (!keep) this.own.delete(k);
-      return keep;
-    });
+    const live: Array<[string, Announcement]> = [];
+    for (const [k, e] of this.own) {
+      if (e.announcement === null) continue;
+      if (this.round === null || e.round + 1 >= this.round) live.push([k, e.announcement]);
+      else e.announcement = null; // no longer live; the nonce is kept until pruned or evicted
+    }
     if (live.length === 0) return;
     const [key, a] = live[this.rebroadcastCursor++ % live.length]!;
-    const nonce = this.nextNonce(key);
+    const nonce = this.nextNonce(key, a.round);
     if (nonce > 0xffff_ffff) return;
     this.publish({ ...a, nonce }, {}).catch((e: unknown) => {
       this.log('rebroadcast of %s failed: %s', key, (e as Error).message);
@@ -822,6 +874,7 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
   }
 
   private async validateGossip(peer: PeerId, data: Uint8Array): Promise<TopicValidatorResult> {
+    this.metricsStore.addGossipIn(data.byteLength);
     const res = await this.validator.validate(data);
     if (res.ok) {
       this.verified.set(data, res.announcement);
@@ -848,10 +901,24 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
       let h = this.holdersByKey.get(key);
       if (h === undefined) {
         h = { peers: new Set(), round: a.round };
-        this.holdersByKey.set(key, h);
+      } else {
+        this.holdersByKey.delete(key); // re-inserted below: most recently announced last
       }
-      h.peers.add(a.from);
+      this.holdersByKey.set(key, h);
+      if (!h.peers.has(a.from)) {
+        for (const p of h.peers) {
+          if (h.peers.size < MAX_HOLDERS_PER_BLOB) break;
+          h.peers.delete(p);
+          this.metricsStore.holderEntriesEvicted++;
+        }
+        h.peers.add(a.from);
+      }
       h.round = Math.max(h.round, a.round);
+      for (const k of this.holdersByKey.keys()) {
+        if (this.holdersByKey.size <= this.cfg.maxHolderEntries) break;
+        this.holdersByKey.delete(k);
+        this.metricsStore.holderEntriesEvicted++;
+      }
       this.safeDispatchEvent('announcement:result', { detail: a });
     } else {
       this.safeDispatchEvent('announcement:finished', { detail: a });
@@ -1351,7 +1418,12 @@ export class P2PNode extends TypedEventEmitter<P2PNodeEvents> {
 
   /** Per-peer bandwidth/latency, bytes per round and gossip/serve counters (a copy). */
   metrics(): MetricsSnapshot {
-    return this.metricsStore.snapshot();
+    return this.metricsStore.snapshot({
+      replayEntries: this.validator.replayEntries,
+      replayEntriesEvicted: this.validator.replayEntriesEvicted,
+      holderEntries: this.holdersByKey.size,
+      ownAnnouncementEntries: this.own.size,
+    });
   }
 
   private deny(peerId: string): boolean {
