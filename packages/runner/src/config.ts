@@ -38,6 +38,8 @@ export const optimizerTableSchema = z.strictObject({
 export const trainingTableSchema = z.strictObject({
   micro_batch_size: posInt(1 << 16).default(2),
   clip_grad_norm: z.number().min(0).finite().default(1),
+  /** Psyche's overlapped pipeline (apply round h−2 while training h); swarm-wide. */
+  overlapped: z.boolean().default(false),
 });
 
 /** Data table: `source = "default"` (embedded dataset) or a shard directory prepared by `psyche data prepare`. */

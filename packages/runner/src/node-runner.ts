@@ -180,6 +180,7 @@ export async function runNode(config: NodeConfig, options: RunNodeOptions = {}):
       },
       microBatchSize: config.training.micro_batch_size,
       clipGradNorm: config.training.clip_grad_norm,
+      overlapped: config.training.overlapped,
       paramsStep,
       ...(config.checkpoint_dir !== undefined ? { checkpointDir: config.checkpoint_dir } : {}),
       ...(config.misbehave !== undefined ? { misbehave: config.misbehave } : {}),

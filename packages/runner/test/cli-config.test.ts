@@ -64,7 +64,7 @@ describe('node config', () => {
     const good = join(dir, 'good.toml');
     writeFileSync(good, renderToml({ ...base, training: { micro_batch_size: 3, clip_grad_norm: 0.5 } }));
     const c = loadNodeConfig(good);
-    expect(c.training).toEqual({ micro_batch_size: 3, clip_grad_norm: 0.5 });
+    expect(c.training).toEqual({ micro_batch_size: 3, clip_grad_norm: 0.5, overlapped: false });
     const bad = join(dir, 'bad.toml');
     writeFileSync(bad, 'run_id = "unterminated\n');
     expect(() => loadNodeConfig(bad)).toThrow(/bad\.toml: invalid TOML/);

@@ -80,6 +80,32 @@ describe('local testnet', () => {
   }, 600_000);
 });
 
+describe('overlapped pipeline', () => {
+  it('3 nodes apply round h-2 while training h and stay bitwise identical', async () => {
+    net = new LocalTestnet({ nodes: 3, steps: 10 });
+    await net.startCoordinator();
+    const nodes = [0, 1, 2].map(() => net!.addNode({ training: { overlapped: true } }));
+    await net.waitForFinish(AbortSignal.timeout(420_000));
+    await until(() => nodes.every((n) => eventsOf(n, 'finished').length > 0), 'every node to finish', 60_000);
+    const hashes = nodes.map(appliedHashes);
+    const steps = [...hashes[0]!.keys()].sort((x, y) => x - y);
+    expect(steps.length, diagnostics(nodes)).toBeGreaterThanOrEqual(9);
+    for (const step of steps)
+      for (const h of hashes) expect(h.get(step), `step ${step}`).toBe(hashes[0]!.get(step));
+    // Every round but the epoch's last (never witnessed when overlapped) applied all 3 results.
+    const applied = eventsOf(nodes[0]!, 'round:applied');
+    for (const e of applied.slice(0, -1)) expect(e.results, `step ${e.step}`).toBe(3);
+    expect(applied.at(-1)!.results).toBe(0);
+    // A round is trained before the previous one is applied: step s is trained before step s-1's apply event.
+    const order = nodes[0]!.events.filter((e) => e.event === 'round:trained' || e.event === 'round:applied');
+    const trained3 = order.findIndex((e) => e.event === 'round:trained' && e.step === 3);
+    const applied2 = order.findIndex((e) => e.event === 'round:applied' && e.step === 2);
+    expect(trained3).toBeLessThan(applied2);
+    const losses = eventsOf(nodes[0]!, 'round:trained').map((e) => e.loss as number);
+    expect(losses.at(-1)!).toBeLessThan(losses[0]! - 0.5);
+  }, 600_000);
+});
+
 describe('faults', () => {
   it('a node killed mid-run is dropped by health check and a garbage-sending node is excluded; the rest continue in sync', async () => {
     // withdraw_after_disconnect_secs is long so that only the health check can remove the killed node.

@@ -93,6 +93,12 @@ export interface TrainerNodeOptions {
   misbehave?: 'garbage';
   /** Stop after the run reaches this step (for tests); default: run until Finished. */
   stopAtStep?: number;
+  /**
+   * Psyche's overlapped pipeline: results of round `h` are downloaded and witnessed during round `h + 1` and applied
+   * at the start of round `h + 2`, so training never waits for the exchange. The last round of an epoch is then
+   * never witnessed and is skipped. Swarm-wide. Default `false` (apply round `h` at the start of `h + 1`).
+   */
+  overlapped?: boolean;
 }
 
 /** Events reported through {@link TrainerNodeOptions.onEvent}. */
@@ -242,6 +248,7 @@ export class TrainerNode {
   private fetchingParams = false;
   private signal: AbortSignal | undefined;
   private busy = false;
+  private training = false;
   private readonly warmupSince = new Map<string, number>();
 
   constructor(options: TrainerNodeOptions) {
@@ -313,14 +320,17 @@ export class TrainerNode {
       return;
     }
     if (state.runState !== RunState.RoundTrain && state.runState !== RunState.RoundWitness) return;
-    const rec = this.rounds.get(state.epoch.startStep + currentRound(state).height);
-    if (rec === undefined || rec.applied) return;
-    for (const [start, list] of rec.candidates) {
-      const own = list.find((c) => c.from === this.id);
-      if (own)
-        void this.o.p2p.announceResult({ round: rec.step, batchId: start, blob: own.ref }).catch(() => {});
+    const h = currentRound(state).height;
+    for (const height of this.o.overlapped ? [h, h - 1] : [h]) {
+      const rec = this.rounds.get(state.epoch.startStep + height);
+      if (rec === undefined || rec.applied || rec.epoch !== state.progress.epoch) continue;
+      for (const [start, list] of rec.candidates) {
+        const own = list.find((c) => c.from === this.id);
+        if (own)
+          void this.o.p2p.announceResult({ round: rec.step, batchId: start, blob: own.ref }).catch(() => {});
+      }
     }
-    this.maybeWitness(rec);
+    this.witnessTarget(state);
   }
 
   /** Fire-and-forget coordinator operation, once per key; refusals are counted. */
@@ -382,9 +392,9 @@ export class TrainerNode {
         if (me === undefined || me.state !== ClientState.Healthy || myIndex >= round.clientsLen) break;
         if (state.runState === RunState.RoundTrain) {
           this.healthCheck(state, round, myIndex);
-          if (rec.trainedAt === null && this.paramsStep === rec.step) await this.train(state, rec);
+          if (rec.trainedAt === null && this.paramsStep === this.readyStep(rec)) await this.train(state, rec);
         }
-        this.maybeWitness(rec);
+        this.witnessTarget(state);
         break;
       }
       case RunState.Cooldown:
@@ -578,6 +588,15 @@ export class TrainerNode {
   }
 
   private async train(state: CoordinatorState, rec: RoundRecord): Promise<void> {
+    this.training = true;
+    try {
+      await this.trainBatches(state, rec);
+    } finally {
+      this.training = false;
+    }
+  }
+
+  private async trainBatches(state: CoordinatorState, rec: RoundRecord): Promise<void> {
     rec.trainedAt = Date.now();
     const mine = rec.assignments.filter((b) => rec.clients[b.index] === this.id);
     this.optimizer.lr = lrAt(state.model.lrSchedule, rec.step);
@@ -633,15 +652,52 @@ export class TrainerNode {
     });
   }
 
+  /** The `paramsStep` a node must have to train `rec` (one round less applied in the overlapped pipeline). */
+  private readyStep(rec: RoundRecord): number {
+    return this.o.overlapped && rec.height > 0 ? rec.step - 1 : rec.step;
+  }
+
+  /** Witnesses the round the current state's witnesses judge: the current one, or the previous one when overlapped. */
+  private witnessTarget(state: CoordinatorState): void {
+    const round = currentRound(state);
+    if (!this.o.overlapped) {
+      const rec = this.rounds.get(state.epoch.startStep + round.height);
+      if (rec !== undefined) this.maybeWitness(rec);
+      return;
+    }
+    if (round.height > 0) {
+      const prev = this.rounds.get(state.epoch.startStep + round.height - 1);
+      if (prev !== undefined && prev.epoch === state.progress.epoch) this.maybeWitness(prev);
+      return;
+    }
+    // Height 0 has no previous round: an empty witness lets the round advance as soon as everyone trained.
+    const cur = this.rounds.get(state.epoch.startStep);
+    const myIndex = cur?.clients.indexOf(this.id) ?? -1;
+    if (cur === undefined || cur.trainedAt === null || this.training || myIndex < 0) return;
+    if (!isWitness(state.config, round, myIndex)) return;
+    const empty = () =>
+      createBloom(bloomNumBits(Math.max(1, cur.clients.length), BLOOM_FALSE_RATE), randomKeys());
+    this.act(`w0:${cur.epoch}`, () =>
+      this.o.client.witness({
+        index: myIndex,
+        participantBloom: empty(),
+        broadcastBloom: empty(),
+        broadcastMerkle: toHex(sha256(new Uint8Array(0))),
+      }),
+    );
+  }
+
   /** Sends this node's witness for `rec` once every batch has a result, or once the round is in RoundWitness. */
   private maybeWitness(rec: RoundRecord): void {
     const state = this.state;
     if (state === undefined || rec.witnessSent || rec.witnessing) return;
     if (state.runState !== RunState.RoundTrain && state.runState !== RunState.RoundWitness) return;
     const round = currentRound(state);
-    if (state.progress.epoch !== rec.epoch || round.height !== rec.height) return;
-    const myIndex = rec.clients.indexOf(this.id);
-    if (myIndex < 0 || !isWitness(state.config, round, myIndex)) return;
+    const lag = this.o.overlapped ? 1 : 0;
+    if (state.progress.epoch !== rec.epoch || round.height !== rec.height + lag) return;
+    if (this.training) return; // Witnessing lets the round advance: finish this round's training first.
+    const myIndex = state.epoch.clients.findIndex((c) => c.id === this.id);
+    if (myIndex < 0 || myIndex >= round.clientsLen || !isWitness(state.config, round, myIndex)) return;
     const complete = rec.assignments.every((b) => rec.candidates.get(b.start)?.some((c) => c.valid));
     if (!complete && state.runState !== RunState.RoundWitness) return;
     rec.witnessing = true;
@@ -694,7 +750,8 @@ export class TrainerNode {
     if (round.height < 2 || !isWitness(state.config, round, myIndex)) return;
     const prev = state.epoch.rounds[(state.epoch.roundsHead + 3) % 4]!;
     if (prev.witnesses.length === 0) return;
-    const prevRec = this.rounds.get(state.epoch.startStep + prev.height);
+    const judged = this.o.overlapped ? prev.height - 1 : prev.height;
+    const prevRec = this.rounds.get(state.epoch.startStep + judged);
     const trainers = new Set(prevRec?.assignments.map((b) => prevRec.clients[b.index]) ?? []);
     const checks = state.epoch.clients
       .map((c, index) => ({ c, index }))
@@ -721,19 +778,25 @@ export class TrainerNode {
     for (const step of steps) {
       const rec = this.rounds.get(step)!;
       if (rec.applied || rec.epoch !== state.progress.epoch) continue;
-      if (inRound && rec.height >= cur.height) continue;
-      const round = state.epoch.rounds.find((r) => r.height === rec.height && r.clientsLen > 0);
-      if (round === undefined) continue;
+      const lag = this.o.overlapped ? 1 : 0;
+      if (inRound && rec.height + lag >= cur.height) continue;
+      const judge = rec.height + lag;
+      const round = state.epoch.rounds.find((r) => r.height === judge && r.clientsLen > 0);
+      if (round === undefined) {
+        // Overlapped: the epoch's last round is never witnessed and is skipped by every node alike.
+        if (this.o.overlapped && !inRound && judge > cur.height) await this.apply(rec, undefined);
+        continue;
+      }
       await this.apply(rec, round);
     }
     for (const step of steps) if (step < state.progress.step - 6) this.rounds.delete(step);
   }
 
-  private async apply(rec: RoundRecord, round: Round): Promise<void> {
+  private async apply(rec: RoundRecord, round: Round | undefined): Promise<void> {
     rec.applied = true;
     if (this.paramsStep !== rec.step) return; // Stale parameters: re-synced from peers at the next warmup.
     const t0 = performance.now();
-    const witnesses = round.witnesses;
+    const witnesses = round?.witnesses ?? [];
     const quorum = witnessQuorum(witnesses.length);
     const results: DistroResult[] = [];
     for (const b of rec.assignments) {
