@@ -52,6 +52,14 @@ export const serverConfigSchema = z.strictObject({
   auth_timeout_ms: z.number().int().min(100).max(600_000).default(10_000),
   /** A client disconnected this long is withdrawn from the run (a `leave` input), seconds. */
   withdraw_after_disconnect_secs: u(86_400).default(30),
+  /**
+   * Most entries in the per-key table (rate-limit bucket, clock skew, last seen). Past it, the least recently
+   * active disconnected keys are evicted; a connected client's entry is never evicted (so the table holds at most
+   * this plus `max_connections` entries).
+   */
+  client_table_max: pos(10_000_000).default(10_000),
+  /** A disconnected key's table entry idle this long is evicted, seconds. */
+  client_idle_ttl_secs: pos(30 * 86_400).default(3600),
   /** Closed rounds kept in `/status` `recentRounds`. */
   status_recent_rounds: u(1000).default(16),
 });

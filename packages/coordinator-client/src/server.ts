@@ -80,6 +80,12 @@ export interface ServerStatus {
   requests: { accepted: number };
   rejections: RejectionCounters;
   log: { records: number; bytes: number; tornBytesDropped: number; replayed: number; lastSnapshot: number };
+  /**
+   * The per-key table (rate-limit bucket, clock skew, last seen): current `size`, its `max`
+   * (`server.client_table_max`) and how many entries were evicted so far (idle past `server.client_idle_ttl_secs`,
+   * or least recently active past the cap). Connected clients are never evicted.
+   */
+  clientTable: { size: number; max: number; evictions: number };
 }
 
 /** Options of {@link startCoordinatorServer}. */
@@ -142,6 +148,9 @@ export class CoordinatorServer<S = unknown> {
   private flushScheduled = false;
   private stopping: Promise<void> | undefined;
   private summary: EngineSummary;
+  private clientEvictions = 0;
+  private lastPrune = 0;
+  private memberCache: { summary: EngineSummary; ids: Set<string> } | undefined;
   readonly rejections: RejectionCounters = {
     unauthenticated: 0,
     badSignature: 0,
@@ -293,6 +302,11 @@ export class CoordinatorServer<S = unknown> {
         replayed: this.logInfo.replayed,
         lastSnapshot: this.lastSnapshot,
       },
+      clientTable: {
+        size: this.clients.size,
+        max: this.config.server.client_table_max,
+        evictions: this.clientEvictions,
+      },
     };
   }
 
@@ -399,7 +413,10 @@ export class CoordinatorServer<S = unknown> {
       if (conn.client && this.byClient.get(conn.client) === conn) {
         this.byClient.delete(conn.client);
         const info = this.clients.get(conn.client);
-        if (info) info.disconnectedSince = Date.now();
+        if (info) {
+          info.disconnectedSince = Date.now();
+          this.touchClient(conn.client, info);
+        }
       }
     });
     this.send(conn, {
@@ -562,7 +579,8 @@ export class CoordinatorServer<S = unknown> {
         bucket: new TokenBucket(this.config.server.rate_limit_per_sec, this.config.server.rate_limit_burst),
       };
       this.clients.set(msg.pubkey, info);
-    }
+      this.enforceClientCap();
+    } else this.touchClient(msg.pubkey, info);
     info.lastSeen = Date.now();
     info.disconnectedSince = null;
     this.send(conn, { t: 'welcome', clientId: msg.pubkey, serverTime: Date.now(), version: this.version });
@@ -704,9 +722,64 @@ export class CoordinatorServer<S = unknown> {
     this.lastSnapshot = this.version;
   }
 
+  // ---------------------------------------------------------------- per-key table bounds
+
+  /** Run members (Healthy or pending): their entries carry the withdrawal grace timer. */
+  private members(): Set<string> {
+    if (this.memberCache?.summary !== this.summary) {
+      const ids = new Set<string>();
+      for (const c of this.summary.clients) if (c.state === 'Healthy' || c.state === 'pending') ids.add(c.id);
+      this.memberCache = { summary: this.summary, ids };
+    }
+    return this.memberCache.ids;
+  }
+
+  /** Never evicted: a connected client, or a disconnected run member still within its withdrawal grace. */
+  private evictable(id: string, info: ClientInfo, members: Set<string>): boolean {
+    if (this.byClient.has(id)) return false;
+    return !(info.disconnectedSince !== null && members.has(id));
+  }
+
+  /** Marks an entry most recently active (the table's iteration order is the LRU order). */
+  private touchClient(id: string, info: ClientInfo): void {
+    this.clients.delete(id);
+    this.clients.set(id, info);
+  }
+
+  /** Past `client_table_max`, evicts the least recently active evictable entries. */
+  private enforceClientCap(): void {
+    const max = this.config.server.client_table_max;
+    if (this.clients.size <= max) return;
+    const members = this.members();
+    for (const [id, info] of this.clients) {
+      if (this.clients.size <= max) break;
+      if (this.evictable(id, info, members)) {
+        this.clients.delete(id);
+        this.clientEvictions++;
+      }
+    }
+  }
+
+  /** Evicts evictable entries idle (no message, no disconnect) for `client_idle_ttl_secs`. */
+  private pruneIdleClients(now: number): void {
+    const ttl = this.config.server.client_idle_ttl_secs * 1000;
+    const members = this.members();
+    for (const [id, info] of this.clients) {
+      if (now - Math.max(info.lastSeen, info.disconnectedSince ?? 0) < ttl) continue;
+      if (this.evictable(id, info, members)) {
+        this.clients.delete(id);
+        this.clientEvictions++;
+      }
+    }
+  }
+
   private onTimer(): void {
     if (this.stopping) return;
     const now = Date.now();
+    if (now - this.lastPrune >= 1000) {
+      this.lastPrune = now;
+      this.pruneIdleClients(now);
+    }
     const grace = this.config.server.withdraw_after_disconnect_secs * 1000;
     for (const c of this.summary.clients) {
       if (c.state !== 'Healthy' && c.state !== 'pending') continue;

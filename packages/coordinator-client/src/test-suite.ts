@@ -167,7 +167,9 @@ export function coordinatorClientComplianceTests(
         }
       })();
       const x = await client();
-      await x.join();
+      const joined = await x.join();
+      // Broadcasts are coalesced: let the join's state reach `c` before leaving, or both may arrive as one.
+      await c.waitFor((u) => u.version >= joined.version);
       await x.leave();
       await reader;
       ac.abort();
