@@ -35,6 +35,18 @@ export const serverConfigSchema = z.strictObject({
     )
     .max(100_000)
     .optional(),
+  /**
+   * Hex ed25519 public keys allowed to send the admin requests `pause`, `resume` and `updateConfig` (always
+   * allowed to authenticate, even when not on `allowlist`); absent or empty means no admin over the wire.
+   */
+  admin_keys: z
+    .array(
+      z
+        .string()
+        .refine((s) => fromHex(s, 32) !== undefined, { message: 'expected a 64-character hex public key' }),
+    )
+    .max(1000)
+    .optional(),
   /** Largest accepted client message, bytes. */
   max_message_bytes: z
     .number()

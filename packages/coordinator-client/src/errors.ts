@@ -20,7 +20,8 @@ export type CoordinatorClientErrorCode =
   | 'TIMEOUT'
   | 'LOG_CORRUPT'
   | 'SNAPSHOT_CORRUPT'
-  | 'SERVER_ERROR';
+  | 'SERVER_ERROR'
+  | 'NOT_ADMIN';
 
 /**
  * The one error class of this package. `code` is stable and machine-readable; `details` names the offending

@@ -57,6 +57,8 @@ export {
 export { type BackoffOptions, type LocalClientOptions, LocalCoordinatorClient } from './local-client.js';
 export { InputLog, type LogOpenResult, readSnapshot, writeSnapshot } from './log.js';
 export {
+  ADMIN_OPS,
+  type AdminOp,
   type ClientMessage,
   OPS,
   type Op,
@@ -65,6 +67,7 @@ export {
   WS_PATH,
 } from './protocol.js';
 export {
+  type AdminConfigChanges,
   type CheckpointPayload,
   type HealthCheckPayload,
   type PsychePayloads,

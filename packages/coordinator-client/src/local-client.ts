@@ -17,7 +17,7 @@ import {
 } from './errors.js';
 import { authMessage, fromHex, type Keypair, sign, toHex } from './keys.js';
 import type { Op } from './protocol.js';
-import type { PsychePayloads } from './psyche-engine.js';
+import type { AdminConfigChanges, PsychePayloads } from './psyche-engine.js';
 
 /** Reconnect backoff: delay = min(maxDelayMs, initialDelayMs·factor^attempt), then scaled by a jitter in [0.5, 1]. */
 export interface BackoffOptions {
@@ -292,6 +292,29 @@ export class LocalCoordinatorClient<
   }
   leave(options?: OperationOptions): Promise<Ack> {
     return this.request('leave', undefined, options);
+  }
+
+  /**
+   * Admin: pauses the run (at once from WaitingForMembers/Warmup, otherwise at the end of the current round). This
+   * client's key must be in the server's `server.admin_keys`, else it rejects with `NOT_ADMIN`; a wrong run state
+   * rejects with `COORDINATOR_REJECTED`. Durable like every input (replayed after a restart).
+   */
+  pause(options?: OperationOptions): Promise<Ack> {
+    return this.request('pause', undefined, options);
+  }
+
+  /** Admin: resumes a Paused run (back to WaitingForMembers). Same rules as {@link pause}. */
+  resume(options?: OperationOptions): Promise<Ack> {
+    return this.request('resume', undefined, options);
+  }
+
+  /**
+   * Admin: changes `[coordinator]`/`[model]` fields (TOML names) while the run is Paused; the merged config is
+   * validated (`COORDINATOR_REJECTED` naming the TOML field in `details.field`, e.g.
+   * `coordinator.warmup_time`). Same rules as {@link pause}.
+   */
+  updateConfig(changes: AdminConfigChanges, options?: OperationOptions): Promise<Ack> {
+    return this.request('updateConfig', changes, options);
   }
 
   async close(): Promise<void> {

@@ -7,8 +7,20 @@ export const PROTOCOL_VERSION = 1;
 /** Path of the WebSocket endpoint. */
 export const WS_PATH = '/ws';
 
-/** Operations a client may request. */
-export const OPS = ['join', 'leave', 'witness', 'warmupWitness', 'healthCheck', 'checkpoint'] as const;
+/** Admin operations: only keys in `server.admin_keys` may request them (others get `NOT_ADMIN`). */
+export const ADMIN_OPS = ['pause', 'resume', 'updateConfig'] as const;
+/** One of {@link ADMIN_OPS}. */
+export type AdminOp = (typeof ADMIN_OPS)[number];
+/** Operations a client may request (the admin ones included). */
+export const OPS = [
+  'join',
+  'leave',
+  'witness',
+  'warmupWitness',
+  'healthCheck',
+  'checkpoint',
+  ...ADMIN_OPS,
+] as const;
 /** One of {@link OPS}. */
 export type Op = (typeof OPS)[number];
 

@@ -2,12 +2,15 @@ import {
   checkpoint as applyCheckpoint,
   healthCheck as applyHealthCheck,
   join as applyJoin,
+  pause as applyPause,
   tick as applyTick,
+  updateConfig as applyUpdateConfig,
   warmupWitness as applyWarmupWitness,
   withdraw as applyWithdraw,
   witness as applyWitness,
   type Checkpoint,
   type CheckpointMessage,
+  type ConfigChanges,
   type CoordinatorState,
   cloneState,
   createCoordinator,
@@ -19,7 +22,14 @@ import {
   type WitnessMessage,
 } from '@psyche/coordinator';
 import { z } from 'zod';
-import { camelizeKeys, camelToSnake, type RunConfig } from './config.js';
+import {
+  type CoordinatorConfigInput,
+  camelizeKeys,
+  camelToSnake,
+  coordinatorConfigSchema,
+  modelConfigSchema,
+  type RunConfig,
+} from './config.js';
 import type { CoordinatorEngine, EngineInput, EngineSummary } from './engine.js';
 import { CoordinatorClientError } from './errors.js';
 
@@ -31,6 +41,16 @@ export type WarmupWitnessPayload = Omit<WarmupWitnessMessage, 'from'>;
 export type HealthCheckPayload = Omit<HealthCheckMessage, 'from'>;
 /** Payload of `checkpoint`. */
 export type CheckpointPayload = Omit<CheckpointMessage, 'from'>;
+
+/**
+ * Payload of the admin `updateConfig` request: the `[coordinator]` and `[model]` fields to change, with their TOML
+ * names (`warmup_time`, `lr_schedule`, ...). Allowed only while the run is Paused; the merged config is validated by
+ * the state machine and replaces the old one atomically. The change lives in the input log, not in `run.toml`.
+ */
+export interface AdminConfigChanges {
+  coordinator?: Partial<CoordinatorConfigInput>;
+  model?: Partial<RunConfig['model']>;
+}
 
 /** Payload types of the `@psyche/coordinator` backends (local server, Solana). */
 export interface PsychePayloads {
@@ -69,7 +89,20 @@ const bodySchemas = {
       .max(0xffff),
   }),
   checkpoint: z.strictObject({ index, checkpoint: z.record(z.string(), z.unknown()) }),
+  pause: z.undefined(),
+  resume: z.undefined(),
+  updateConfig: z.strictObject({
+    coordinator: coordinatorConfigSchema.partial().optional(),
+    model: modelConfigSchema.partial().optional(),
+  }),
 } as const;
+
+/** Only the fields present in `raw` (schema defaults must not turn into changes). */
+function present(parsed: object | undefined, raw: unknown): Record<string, unknown> {
+  if (!parsed || typeof raw !== 'object' || raw === null) return {};
+  const p = parsed as Record<string, unknown>;
+  return Object.fromEntries(Object.keys(raw).map((k) => [k, p[k]]));
+}
 
 function parseBody<K extends keyof typeof bodySchemas>(
   kind: K,
@@ -165,6 +198,37 @@ export function psycheEngine(): CoordinatorEngine<CoordinatorState> {
         case 'checkpoint': {
           const b = parseBody('checkpoint', input.body);
           applyCheckpoint(next, { from, index: b.index, checkpoint: b.checkpoint as unknown as Checkpoint });
+          return next;
+        }
+        case 'pause':
+          parseBody('pause', input.body);
+          applyPause(next, ts);
+          return next;
+        case 'resume':
+          parseBody('resume', input.body);
+          resume(next, ts);
+          return next;
+        case 'updateConfig': {
+          const b = parseBody('updateConfig', input.body);
+          const raw = input.body as { coordinator?: unknown; model?: unknown };
+          const changes = camelizeKeys({
+            ...present(b.coordinator, raw.coordinator),
+            ...present(b.model, raw.model),
+          }) as ConfigChanges;
+          if (Object.keys(changes).length === 0) {
+            throw new CoordinatorClientError(
+              'MALFORMED_MESSAGE',
+              'updateConfig body: expected at least one field in coordinator or model',
+              { field: 'body', op: 'updateConfig' },
+            );
+          }
+          try {
+            applyUpdateConfig(next, changes);
+          } catch (e) {
+            if (isCoordinatorError(e, 'InvalidConfig') || isCoordinatorError(e, 'InvalidModel'))
+              configError(e);
+            throw e;
+          }
           return next;
         }
         default:

@@ -11,6 +11,7 @@ import { CoordinatorClientError, isCoordinatorClientError } from './errors.js';
 import { authMessage, fromHex, toHex, verify } from './keys.js';
 import { dataPaths, InputLog, readSnapshot, writeSnapshot } from './log.js';
 import {
+  ADMIN_OPS,
   type ClientMessage,
   decodeClientMessage,
   PROTOCOL_VERSION,
@@ -42,6 +43,8 @@ export interface RejectionCounters {
   authTimeout: number;
   /** Connection refused at `max_connections`. */
   tooManyConnections: number;
+  /** An admin request (`pause`, `resume`, `updateConfig`) from a key not in `server.admin_keys`. */
+  notAdmin: number;
 }
 
 /** Input-log record: one accepted input, with the timestamp and seed it was applied with. */
@@ -135,6 +138,7 @@ export class CoordinatorServer<S = unknown> {
   private readonly clients = new Map<string, ClientInfo>();
   private readonly seenAuthSigs = new BoundedSet(100_000);
   private readonly allowlist: Set<string> | undefined;
+  private readonly admins: Set<string>;
   private readonly startedAt = Date.now();
   private readonly recentRounds: EngineRoundSummary[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -162,6 +166,7 @@ export class CoordinatorServer<S = unknown> {
     coordinatorRejected: 0,
     authTimeout: 0,
     tooManyConnections: 0,
+    notAdmin: 0,
   };
   private readonly logInfo: { tornBytesDropped: number; replayed: number };
 
@@ -182,6 +187,7 @@ export class CoordinatorServer<S = unknown> {
     this.allowlist = config.server.allowlist
       ? new Set(config.server.allowlist.map((k) => k.toLowerCase()))
       : undefined;
+    this.admins = new Set((config.server.admin_keys ?? []).map((k) => k.toLowerCase()));
     this.http = createServer((req, res) => this.onHttp(req, res));
     this.http.headersTimeout = 10_000;
     this.http.requestTimeout = 10_000;
@@ -506,6 +512,16 @@ export class CoordinatorServer<S = unknown> {
       return;
     }
     conn.lastId = msg.id;
+    if ((ADMIN_OPS as readonly string[]).includes(msg.op) && !this.admins.has(conn.client)) {
+      this.rejectNoId(
+        conn,
+        'notAdmin',
+        'NOT_ADMIN',
+        `${msg.op}: key ${conn.client} is not in server.admin_keys`,
+        msg.id,
+      );
+      return;
+    }
     if (msg.sentAt !== undefined) info.skewMs = Math.round(msg.sentAt - Date.now());
     const input: EngineInput = { kind: msg.op, client: conn.client, body: msg.body };
     const id = msg.id;
@@ -553,7 +569,7 @@ export class CoordinatorServer<S = unknown> {
       return;
     }
     this.seenAuthSigs.add(msg.sig);
-    if (this.allowlist && !this.allowlist.has(msg.pubkey)) {
+    if (this.allowlist && !this.allowlist.has(msg.pubkey) && !this.admins.has(msg.pubkey)) {
       fail(
         'notAllowlisted',
         'NOT_ALLOWLISTED',
