@@ -68,10 +68,7 @@ pub mod psyche_coordinator {
 
     /// Creates the instance PDA and writes a fresh coordinator (Uninitialized) into the pre-allocated account.
     pub fn init_coordinator(ctx: Context<InitCoordinatorAccounts>, params: InitCoordinatorParams) -> Result<()> {
-        require!(
-            !params.run_id.is_empty() && params.run_id.len() <= 32,
-            ProgramErrorCode::RunIdInvalidLength
-        );
+        require!(!params.run_id.is_empty() && params.run_id.len() <= 32, ProgramErrorCode::RunIdInvalidLength);
         if !is_valid_run_id(&params.run_id) {
             return err!(errors::CoreError::InvalidRunId);
         }
@@ -205,7 +202,8 @@ pub mod psyche_coordinator {
     /// Reports unhealthy clients (the signer must be an epoch client).
     pub fn health_check(ctx: Context<PermissionlessCoordinatorAccounts>, checks: Vec<HealthCheckArg>) -> Result<()> {
         let from = signer_id(&ctx.accounts.user);
-        let entries: Vec<HealthCheckEntry> = checks.iter().map(|e| HealthCheckEntry { index: e.index, id: e.id }).collect();
+        let entries: Vec<HealthCheckEntry> =
+            checks.iter().map(|e| HealthCheckEntry { index: e.index, id: e.id }).collect();
         with_coordinator(&ctx.accounts.coordinator_account, |c| {
             c.health_check(from, &entries, now()?).map_err(core_error)?;
             tick_if_running(c)
@@ -213,7 +211,11 @@ pub mod psyche_coordinator {
     }
 
     /// Reports a new checkpoint (the signer must be epoch client `index`).
-    pub fn checkpoint(ctx: Context<PermissionlessCoordinatorAccounts>, index: u64, checkpoint: CheckpointArg) -> Result<()> {
+    pub fn checkpoint(
+        ctx: Context<PermissionlessCoordinatorAccounts>,
+        index: u64,
+        checkpoint: CheckpointArg,
+    ) -> Result<()> {
         let from = signer_id(&ctx.accounts.user);
         let report = checkpoint.to_core()?;
         with_coordinator(&ctx.accounts.coordinator_account, |c| {

@@ -127,8 +127,12 @@ impl LrScheduleArg {
         let [s0, s1, s2, s3] = self.steps;
         Ok(match self.kind {
             0 => LrSchedule::Constant { base_lr: l0, warmup_init_lr: l1, warmup_steps: s0 },
-            1 => LrSchedule::Linear { base_lr: l0, warmup_init_lr: l1, warmup_steps: s0, total_steps: s1, final_lr: l2 },
-            2 => LrSchedule::Cosine { base_lr: l0, warmup_init_lr: l1, warmup_steps: s0, total_steps: s1, final_lr: l2 },
+            1 => {
+                LrSchedule::Linear { base_lr: l0, warmup_init_lr: l1, warmup_steps: s0, total_steps: s1, final_lr: l2 }
+            }
+            2 => {
+                LrSchedule::Cosine { base_lr: l0, warmup_init_lr: l1, warmup_steps: s0, total_steps: s1, final_lr: l2 }
+            }
             3 => LrSchedule::Wsd {
                 base_lr: l0,
                 warmup_init_lr: l1,

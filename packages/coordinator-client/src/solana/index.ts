@@ -1,0 +1,28 @@
+/**
+ * `@psyche/coordinator-client/solana`: the Solana backend. The checked-in IDL of the `psyche_coordinator` Anchor
+ * program, the decoder of its zero-copy coordinator account, and transaction builders (`@solana/web3.js` v1 +
+ * `@coral-xyz/anchor`). See `docs/solana.md`.
+ *
+ * @packageDocumentation
+ */
+
+export { type DecodedCoordinatorAccount, decodeCoordinatorAccount, decodeCoreAccount } from './account.js';
+export {
+  ACCOUNT_DISCRIMINATORS,
+  coordinatorInstanceAddress,
+  IDL,
+  joinAuthorizationAddress,
+  PROGRAM_ERRORS,
+  PROGRAM_ID,
+} from './idl.js';
+export {
+  ACCOUNT_MAX_CLIENTS,
+  ACCOUNT_MAX_WITNESSES,
+  ACCOUNT_VERSION,
+  COORDINATOR_ACCOUNT_SPACE,
+  CORE_ACCOUNT_SIZE,
+  CORE_LAYOUT,
+  CORE_OFFSET,
+  NONCE_OFFSET,
+  NUM_STORED_ROUNDS,
+} from './layout.js';
