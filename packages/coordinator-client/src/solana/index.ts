@@ -7,6 +7,7 @@
  */
 
 export { type DecodedCoordinatorAccount, decodeCoordinatorAccount, decodeCoreAccount } from './account.js';
+export { type SolanaClientOptions, SolanaCoordinatorClient, shouldSendTick } from './client.js';
 export {
   ACCOUNT_DISCRIMINATORS,
   coordinatorInstanceAddress,
@@ -15,6 +16,18 @@ export {
   PROGRAM_ERRORS,
   PROGRAM_ID,
 } from './idl.js';
+export {
+  bloomArg,
+  COMPUTE_UNIT_LIMIT,
+  CoordinatorInstructions,
+  checkpointArg,
+  computeBudgetInstructions,
+  configArg,
+  HEAP_FRAME_BYTES,
+  lrScheduleArg,
+  modelArg,
+  type RunAddresses,
+} from './instructions.js';
 export {
   ACCOUNT_MAX_CLIENTS,
   ACCOUNT_MAX_WITNESSES,
@@ -26,3 +39,11 @@ export {
   NONCE_OFFSET,
   NUM_STORED_ROUNDS,
 } from './layout.js';
+export {
+  connectionRpc,
+  DEFAULT_RETRY,
+  programErrorOf,
+  type RetryPolicy,
+  type SolanaRpc,
+  withRetries,
+} from './rpc.js';
