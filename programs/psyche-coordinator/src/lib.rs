@@ -57,7 +57,7 @@ fn tick_if_running(c: &mut Coordinator) -> Result<()> {
     Ok(())
 }
 
-/// The signer must be an epoch client at `index`... the core checks `clients[index].id == from`.
+/// The signer's 32-byte key: its client id (the core checks `clients[index].id == from` where it matters).
 fn signer_id(user: &Signer) -> [u8; 32] {
     user.key().to_bytes()
 }
@@ -123,7 +123,8 @@ pub mod psyche_coordinator {
     pub fn set_paused(ctx: Context<OwnerCoordinatorAccounts>, paused: bool) -> Result<()> {
         with_coordinator(&ctx.accounts.coordinator_account, |c| {
             let t = now()?;
-            if paused { c.pause(t) } else { c.resume(t) }.map_err(core_error)
+            let r = if paused { c.pause(t) } else { c.resume(t) };
+            r.map_err(core_error)
         })
     }
 
