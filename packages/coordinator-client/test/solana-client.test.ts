@@ -174,6 +174,7 @@ describe('transactions against the IDL', () => {
     ) as { checkpoint: { kind: number; name: string; detail: string | null } };
     expect(cp.checkpoint).toEqual({ kind: 4, name: 'bkt', detail: null });
     checkAgainstIdl(await b.tick(run, user), 'tick');
+    checkAgainstIdl(await b.leaveRun(run, user), 'leave_run');
     expect(checkAgainstIdl(await b.setPaused(run, payer, true), 'set_paused')).toEqual({ paused: true });
     const up = checkAgainstIdl(
       await b.update(run, payer, { progress: { epoch: 1, step: 7, epochStartDataIndex: 9 } }),
@@ -389,6 +390,8 @@ describe('SolanaCoordinatorClient', () => {
       checkAgainstIdl(ix, 'tick');
       expect(ix.keys[0]?.pubkey.equals(node.publicKey)).toBe(true);
       await client.leave();
+      expect(sent.length).toBe(2);
+      checkAgainstIdl((sent[1] as Transaction).instructions.at(-1) as TransactionInstruction, 'leave_run');
       expect(await client.tickCheck()).toBe(false);
     } finally {
       await client.close();

@@ -161,6 +161,16 @@ pub mod psyche_coordinator {
         })
     }
 
+    /// Withdraws the signer (pending joiner or epoch client), like the core's `withdraw`; then ticks if running.
+    /// (Psyche has no such instruction; the TypeScript client's `leave()` sends it.)
+    pub fn leave_run(ctx: Context<PermissionlessCoordinatorAccounts>) -> Result<()> {
+        let id = signer_id(&ctx.accounts.user);
+        with_coordinator(&ctx.accounts.coordinator_account, |c| {
+            c.withdraw(id).map_err(core_error)?;
+            tick_if_running(c)
+        })
+    }
+
     /// Advances time-driven transitions; anyone may send it (clients simulate it first and send it only when
     /// the state would change).
     pub fn tick(ctx: Context<PermissionlessCoordinatorAccounts>) -> Result<()> {

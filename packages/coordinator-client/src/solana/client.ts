@@ -79,8 +79,8 @@ type Listener = (value: never) => void;
  * `warmup_witness` / `health_check` / `checkpoint` transactions with retries and RPC fallback, and sends `tick`
  * only when its local simulation says the state would change.
  *
- * The program has no withdraw instruction (as in Psyche): {@link SolanaCoordinatorClient.leave} stops this node's
- * ticking and resolves; the run drops the node through health checks.
+ * {@link SolanaCoordinatorClient.leave} sends `leave_run` (the core's `withdraw`; Psyche has no such instruction)
+ * and stops this node's tick sending.
  *
  * @example
  * ```ts
@@ -255,10 +255,14 @@ export class SolanaCoordinatorClient implements CoordinatorClient<CoordinatorSta
     );
   }
 
-  /** Stops this node's tick sending (there is no on-chain withdraw; see the class docs). */
-  async leave(): Promise<Ack> {
+  /** Withdraws this node (`leave_run`) and stops its tick sending. */
+  leave(options?: OperationOptions): Promise<Ack> {
     this.left = true;
-    return { version: this.current?.version ?? 0 };
+    return this.send(
+      'leave_run',
+      () => this.instructions.leaveRun(this.run, this.opts.keypair.publicKey),
+      options,
+    );
   }
 
   async close(): Promise<void> {

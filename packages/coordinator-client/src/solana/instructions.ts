@@ -244,6 +244,11 @@ export class CoordinatorInstructions {
       .instruction();
   }
 
+  /** `leave_run`: withdraws `user` (pending joiner or epoch client). */
+  leaveRun(run: RunAddresses, user: PublicKey): Promise<TransactionInstruction> {
+    return this.m('leaveRun')().accountsStrict(this.perm(run, user)).instruction();
+  }
+
   /** `tick` (anyone). */
   tick(run: RunAddresses, user: PublicKey): Promise<TransactionInstruction> {
     return this.m('tick')().accountsStrict(this.perm(run, user)).instruction();

@@ -182,6 +182,25 @@ export const PSYCHE_COORDINATOR_IDL = {
       args: [],
     },
     {
+      name: 'leave_run',
+      docs: ['Withdraws the signer (core withdraw).'],
+      discriminator: [237, 240, 23, 171, 72, 58, 82, 243],
+      accounts: [
+        {
+          name: 'user',
+          signer: true,
+        },
+        {
+          name: 'coordinator_instance',
+        },
+        {
+          name: 'coordinator_account',
+          writable: true,
+        },
+      ],
+      args: [],
+    },
+    {
       name: 'tick',
       docs: ['Advances time-driven transitions (permissionless).'],
       discriminator: [92, 79, 44, 8, 101, 80, 63, 15],
