@@ -30,6 +30,8 @@ import {
   CORE_LAYOUT,
   decodeCoordinatorAccount,
   decodeCoreAccount,
+  encodeCoordinatorAccount,
+  encodeCoreAccount,
 } from '../src/solana/index.js';
 
 const FIXTURES = join(import.meta.dirname, '../../../fixtures/coordinator-account');
@@ -130,6 +132,16 @@ describe('account vectors from the Rust core', () => {
     const full = decodeCoordinatorAccount(programAccount(core, 42n));
     expect(full.nonce).toBe(42n);
     expect(full.state).toEqual(expected[name]);
+  });
+
+  it.each(Object.keys(expected))('%s: the TS encoder writes the same bytes as the Rust core', (name) => {
+    const bytes = vector(name);
+    expect(
+      Buffer.from(encodeCoreAccount(expected[name] as CoordinatorState)).equals(Buffer.from(bytes)),
+    ).toBe(true);
+    expect(
+      decodeCoordinatorAccount(encodeCoordinatorAccount(expected[name] as CoordinatorState, 9n)).nonce,
+    ).toBe(9n);
   });
 
   it('the scenario really moves through the states (vectors differ)', () => {

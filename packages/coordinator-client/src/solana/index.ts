@@ -8,6 +8,7 @@
 
 export { type DecodedCoordinatorAccount, decodeCoordinatorAccount, decodeCoreAccount } from './account.js';
 export { type SolanaClientOptions, SolanaCoordinatorClient, shouldSendTick } from './client.js';
+export { encodeCoordinatorAccount, encodeCoreAccount } from './encode.js';
 export {
   ACCOUNT_DISCRIMINATORS,
   coordinatorInstanceAddress,
