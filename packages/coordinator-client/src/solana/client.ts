@@ -256,7 +256,8 @@ export class SolanaCoordinatorClient implements CoordinatorClient<CoordinatorSta
   }
 
   /** Withdraws this node (`leave_run`) and stops its tick sending. */
-  leave(options?: OperationOptions): Promise<Ack> {
+  async leave(options?: OperationOptions): Promise<Ack> {
+    if (options?.signal?.aborted) throw this.aborted('leave');
     this.left = true;
     return this.send(
       'leave_run',

@@ -48,8 +48,12 @@ export function encodeCoreAccount(s: CoordinatorState): Uint8Array {
     return b.length;
   };
   const bloom = (o: number, b: Bloom) => {
-    b.bits.forEach((w, i) => u64(o + off('Bloom', 'bits') + 8 * i, w));
-    b.keys.forEach((k, i) => u64(o + off('Bloom', 'keys') + 8 * i, k));
+    b.bits.forEach((w, i) => {
+      u64(o + off('Bloom', 'bits') + 8 * i, w);
+    });
+    b.keys.forEach((k, i) => {
+      u64(o + off('Bloom', 'keys') + 8 * i, k);
+    });
     u32(o + off('Bloom', 'num_bits'), b.numBits);
   };
   u64(A('version'), ACCOUNT_VERSION);
@@ -61,7 +65,9 @@ export function encodeCoreAccount(s: CoordinatorState): Uint8Array {
   u32(A('epoch'), s.progress.epoch);
   u32(A('step'), s.progress.step);
   u64(A('last_round_seed'), s.lastRoundSeed);
-  CONFIG_FIELDS.forEach((f, i) => u64(A('config') + 8 * i, s.config[f]));
+  CONFIG_FIELDS.forEach((f, i) => {
+    u64(A('config') + 8 * i, s.config[f]);
+  });
   const m = A('model');
   u64(m + off('AccountModel', 'max_seq_len'), s.model.maxSeqLen);
   u64(m + off('AccountModel', 'cold_start_warmup_steps'), s.model.coldStartWarmupSteps);
@@ -97,11 +103,17 @@ export function encodeCoreAccount(s: CoordinatorState): Uint8Array {
       : l.type === 'wsd'
         ? [l.warmupSteps, l.stableSteps, l.cosineDecaySteps, l.linearDecaySteps]
         : [l.warmupSteps, l.totalSteps, 0, 0];
-  lrs.forEach((x, i) => v.setFloat64(lr + 8 * i, x, true));
-  steps.forEach((x, i) => u64(lr + off('AccountLrSchedule', 'steps') + 8 * i, x));
+  lrs.forEach((x, i) => {
+    v.setFloat64(lr + 8 * i, x, true);
+  });
+  steps.forEach((x, i) => {
+    u64(lr + off('AccountLrSchedule', 'steps') + 8 * i, x);
+  });
   if (s.pending.length > ACCOUNT_MAX_CLIENTS)
     throw tooBig('pending', 'at most 256 joiners', s.pending.length);
-  s.pending.forEach((id, i) => out.set(fromHex(id, `pending[${i}]`), A('pending') + 32 * i));
+  s.pending.forEach((id, i) => {
+    out.set(fromHex(id, `pending[${i}]`), A('pending') + 32 * i);
+  });
   u32(A('pending_len'), s.pending.length);
   const e = A('epoch_state');
   const E = (n: keyof (typeof L)['AccountEpochState']['fields']) => e + off('AccountEpochState', n);
@@ -139,7 +151,9 @@ export function encodeCoreAccount(s: CoordinatorState): Uint8Array {
   u32(E('exited_len'), s.epoch.exitedClients.length);
   if (s.epoch.warmupWitnesses.length > ACCOUNT_MAX_WITNESSES)
     throw tooBig('epoch.warmupWitnesses', 'at most 32', s.epoch.warmupWitnesses.length);
-  s.epoch.warmupWitnesses.forEach((w, i) => u32(E('warmup_witnesses') + 4 * i, w));
+  s.epoch.warmupWitnesses.forEach((w, i) => {
+    u32(E('warmup_witnesses') + 4 * i, w);
+  });
   u32(E('warmup_witnesses_len'), s.epoch.warmupWitnesses.length);
   u64(E('start_timestamp'), s.epoch.startTimestamp);
   u32(E('rounds_head'), s.epoch.roundsHead);
