@@ -6,6 +6,10 @@ import { isRunnerError, RunnerError } from './errors.js';
 export const USAGE = `usage: psyche <command> [options]
 
   run --config <node.toml> [--json]        run a training node until the run finishes
+      [--backend solana --rpc <URL> [--rpc <URL2> ...] --run-id <ID> [--coordinator-account <PUBKEY>]]
+                                           ... coordinated on chain (RPC fallbacks in order)
+  solana create-run | update-config | set-paused
+                                           operator transactions of an on-chain run (psyche solana --help)
   coordinator serve --config <run.toml>    run the coordinator server (also: validate, inspect, keygen)
   local-testnet --nodes <N> [--steps S] [--dir D] [--json]
                                            a coordinator and N nodes on 127.0.0.1 training the default model
@@ -53,11 +57,32 @@ export async function runCli(
       case 'run': {
         const path = flag(args, '--config');
         if (!path) throw new RunnerError('INVALID_ARGUMENT', '--config: missing', { field: '--config' });
+        const backend = flag(args, '--backend') ?? 'local';
+        if (backend !== 'local' && backend !== 'solana')
+          throw new RunnerError('INVALID_ARGUMENT', `--backend: expected local or solana, got ${backend}`, {
+            field: '--backend',
+          });
         const { loadNodeConfig } = await import('./config.js');
         const { runNode } = await import('./node-runner.js');
+        if (backend === 'solana') {
+          const { connectSolanaClient, solanaBackendFromFlags } = await import('./solana.js');
+          const chain = solanaBackendFromFlags(args);
+          const config = loadNodeConfig(path, { backend: 'solana', runId: chain.runId });
+          await runNode(config, {
+            json: args.includes('--json'),
+            io,
+            connect: (keypair, s) => connectSolanaClient(keypair, chain, s),
+            ...(signal ? { signal } : {}),
+          });
+          return 0;
+        }
         const config = loadNodeConfig(path);
         await runNode(config, { json: args.includes('--json'), io, ...(signal ? { signal } : {}) });
         return 0;
+      }
+      case 'solana': {
+        const { runSolanaCli } = await import('./solana.js');
+        return await runSolanaCli(args, io);
       }
       case 'coordinator': {
         const { runCli: runCoordinatorCli } = await import('@psyche/coordinator-client');

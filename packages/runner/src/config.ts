@@ -83,8 +83,26 @@ export const nodeConfigSchema = z.strictObject({
   data: dataTableSchema.default(dataTableSchema.parse({})),
 });
 
-/** A validated node config (paths resolved against the config file's directory). */
-export type NodeConfig = z.output<typeof nodeConfigSchema>;
+/** Node config of `psyche run --backend solana`: `coordinator_url` is not used (the RPCs come from `--rpc`). */
+const solanaNodeConfigSchema = nodeConfigSchema.extend({
+  coordinator_url: nodeConfigSchema.shape.coordinator_url.optional(),
+});
+
+/**
+ * A validated node config (paths resolved against the config file's directory). `coordinator_url` is present
+ * unless the config was validated for the Solana backend.
+ */
+export type NodeConfig = Omit<z.output<typeof nodeConfigSchema>, 'coordinator_url'> & {
+  coordinator_url?: string;
+};
+
+/** Options of {@link validateNodeConfig} / {@link loadNodeConfig}. */
+export interface NodeConfigOptions {
+  /** Coordinator backend: `solana` makes `coordinator_url` optional. Default `local`. */
+  backend?: 'local' | 'solana';
+  /** Overrides `run_id` (the `--run-id` flag). */
+  runId?: string;
+}
 
 /**
  * Validates a parsed node config. Every problem is reported with its dotted TOML path, e.g.
@@ -92,8 +110,18 @@ export type NodeConfig = z.output<typeof nodeConfigSchema>;
  *
  * @throws {RunnerError} `INVALID_CONFIG` with `details.field` (first bad field) and `details.issues`.
  */
-export function validateNodeConfig(raw: unknown, source = 'config', baseDir = process.cwd()): NodeConfig {
-  const r = nodeConfigSchema.safeParse(raw);
+export function validateNodeConfig(
+  raw: unknown,
+  source = 'config',
+  baseDir = process.cwd(),
+  options: NodeConfigOptions = {},
+): NodeConfig {
+  const input =
+    options.runId !== undefined && raw !== null && typeof raw === 'object'
+      ? { ...(raw as Record<string, unknown>), run_id: options.runId }
+      : raw;
+  const schema = options.backend === 'solana' ? solanaNodeConfigSchema : nodeConfigSchema;
+  const r = schema.safeParse(input);
   if (!r.success) {
     const issues = r.error.issues.map((i) => {
       const path = i.code === 'unrecognized_keys' ? [...i.path.map(String), ...i.keys] : i.path.map(String);
@@ -122,7 +150,7 @@ export function validateNodeConfig(raw: unknown, source = 'config', baseDir = pr
  *
  * @throws {RunnerError} `INVALID_CONFIG` for unreadable files, TOML syntax errors and schema violations.
  */
-export function loadNodeConfig(path: string): NodeConfig {
+export function loadNodeConfig(path: string, options: NodeConfigOptions = {}): NodeConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -145,7 +173,7 @@ export function loadNodeConfig(path: string): NodeConfig {
       { cause },
     );
   }
-  return validateNodeConfig(raw, path, dirname(resolve(path)));
+  return validateNodeConfig(raw, path, dirname(resolve(path)), options);
 }
 
 /** Renders a value as TOML (strings, numbers, booleans, string arrays). */

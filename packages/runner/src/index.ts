@@ -11,6 +11,7 @@ export {
   loadNodeConfig,
   modelTableSchema,
   type NodeConfig,
+  type NodeConfigOptions,
   nodeConfigSchema,
   optimizerTableSchema,
   renderToml,
@@ -21,6 +22,14 @@ export { isRunnerError, RunnerError, type RunnerErrorCode } from './errors.js';
 export { formatEvent } from './format.js';
 export { type MetricsServer, type MetricsSource, renderMetrics, startMetricsServer } from './metrics.js';
 export { type NodeIo, type RunNodeOptions, runNode } from './node-runner.js';
+export {
+  connectSolanaClient,
+  loadChainRunConfig,
+  rentExemptLamports,
+  runSolanaCli,
+  SOLANA_USAGE,
+  type SolanaBackendOptions,
+} from './solana.js';
 export {
   BIN_PATH,
   cliCommand,

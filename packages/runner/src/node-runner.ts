@@ -2,6 +2,8 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 
 import { join } from 'node:path';
 import type { CoordinatorState } from '@psyche/coordinator';
 import {
+  type CoordinatorClient,
+  type Keypair,
   LocalCoordinatorClient,
   type PsychePayloads,
   readKeypairFile,
@@ -30,6 +32,14 @@ export interface RunNodeOptions {
   /** Stops the node. */
   signal?: AbortSignal;
   io?: NodeIo;
+  /**
+   * Connects the coordinator client (e.g. the Solana backend) instead of the WebSocket client at
+   * `config.coordinator_url`. Receives the node's keypair (`key_file`).
+   */
+  connect?: (
+    keypair: Keypair,
+    signal?: AbortSignal,
+  ) => Promise<CoordinatorClient<CoordinatorState, PsychePayloads>>;
 }
 
 /**
@@ -68,12 +78,15 @@ export async function runNode(config: NodeConfig, options: RunNodeOptions = {}):
   const keypair = await stage('key_file', () => readKeypairFile(config.key_file));
   const id = toHex(keypair.publicKey);
 
-  const client = await stage('coordinator', () =>
-    LocalCoordinatorClient.connect<CoordinatorState, PsychePayloads>(
+  const client = await stage('coordinator', () => {
+    if (options.connect) return options.connect(keypair, options.signal);
+    if (config.coordinator_url === undefined)
+      throw new RunnerError('INVALID_CONFIG', 'coordinator_url: missing', { field: 'coordinator_url' });
+    return LocalCoordinatorClient.connect<CoordinatorState, PsychePayloads>(
       { url: config.coordinator_url, keypair, runId: config.run_id, reconnect: { maxDelayMs: 1000 } },
       options.signal ? { signal: options.signal } : {},
-    ),
-  );
+    );
+  });
   const cleanups: (() => Promise<unknown> | unknown)[] = [() => client.close()];
   try {
     const first = await stage('coordinator', () =>

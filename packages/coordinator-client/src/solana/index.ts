@@ -6,6 +6,8 @@
  * @packageDocumentation
  */
 
+/** The `@solana/web3.js` v1 classes this backend's API takes (so dependents need no direct dependency). */
+export { Keypair, PublicKey, SystemProgram, Transaction } from '@solana/web3.js';
 export { type DecodedCoordinatorAccount, decodeCoordinatorAccount, decodeCoreAccount } from './account.js';
 export { type SolanaClientOptions, SolanaCoordinatorClient, shouldSendTick } from './client.js';
 export { encodeCoordinatorAccount, encodeCoreAccount } from './encode.js';
