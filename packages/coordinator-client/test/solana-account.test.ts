@@ -33,6 +33,7 @@ import {
   encodeCoordinatorAccount,
   encodeCoreAccount,
 } from '../src/solana/index.js';
+import { ACCOUNT_RUN_CONFIG, ACCOUNT_RUN_ID, ACCOUNT_RUN_MODEL } from './helpers/account-scenario.js';
 
 const FIXTURES = join(import.meta.dirname, '../../../fixtures/coordinator-account');
 const vector = (name: string) => new Uint8Array(readFileSync(join(FIXTURES, name)));
@@ -44,37 +45,9 @@ function scenario(): Record<string, CoordinatorState> {
     out[name] = structuredClone(s);
   };
   const s = createCoordinator({
-    runId: 'acct-run',
-    config: {
-      warmupTime: 30,
-      cooldownTime: 10,
-      maxRoundTrainTime: 20,
-      roundWitnessTime: 2,
-      globalBatchSizeWarmupTokens: 0,
-      epochTime: 200,
-      totalSteps: 100,
-      initMinClients: 3,
-      minClients: 2,
-      maxClients: 8,
-      witnessNodes: 0,
-      globalBatchSizeStart: 8,
-      globalBatchSizeEnd: 8,
-      verificationPercent: 0,
-      waitingForMembersExtraTime: 2,
-    },
-    model: {
-      maxSeqLen: 2048,
-      coldStartWarmupSteps: 0,
-      checkpoint: { type: 'Hub', repoId: 'org/model', revision: 'main' },
-      lrSchedule: {
-        type: 'cosine',
-        baseLr: 3e-4,
-        warmupInitLr: 0,
-        warmupSteps: 10,
-        totalSteps: 100,
-        finalLr: 3e-5,
-      },
-    },
+    runId: ACCOUNT_RUN_ID,
+    config: ACCOUNT_RUN_CONFIG,
+    model: ACCOUNT_RUN_MODEL,
   });
   snap('00-uninitialized.bin', s);
   resume(s, 1000);

@@ -30,6 +30,7 @@ import {
   shouldSendTick,
   withRetries,
 } from '../src/solana/index.js';
+import { ACCOUNT_RUN_CONFIG, ACCOUNT_RUN_ID, ACCOUNT_RUN_MODEL } from './helpers/account-scenario.js';
 
 const FIXTURES = join(import.meta.dirname, '../../../fixtures/coordinator-account');
 const vector = (name: string) => new Uint8Array(readFileSync(join(FIXTURES, name)));
@@ -43,37 +44,9 @@ function programAccount(core: Uint8Array, nonce: bigint): Uint8Array {
   return data;
 }
 
-const runId = 'acct-run';
-const config = {
-  warmupTime: 30,
-  cooldownTime: 10,
-  maxRoundTrainTime: 20,
-  roundWitnessTime: 2,
-  globalBatchSizeWarmupTokens: 0,
-  epochTime: 200,
-  totalSteps: 100,
-  initMinClients: 3,
-  minClients: 2,
-  maxClients: 8,
-  witnessNodes: 0,
-  globalBatchSizeStart: 8,
-  globalBatchSizeEnd: 8,
-  verificationPercent: 0,
-  waitingForMembersExtraTime: 2,
-};
-const model = {
-  maxSeqLen: 2048,
-  coldStartWarmupSteps: 0,
-  checkpoint: { type: 'Hub' as const, repoId: 'org/model', revision: 'main' },
-  lrSchedule: {
-    type: 'cosine' as const,
-    baseLr: 3e-4,
-    warmupInitLr: 0,
-    warmupSteps: 10,
-    totalSteps: 100,
-    finalLr: 3e-5,
-  },
-};
+const runId = ACCOUNT_RUN_ID;
+const config = ACCOUNT_RUN_CONFIG;
+const model = ACCOUNT_RUN_MODEL;
 
 /** Checks `ix` against the IDL instruction `name` and returns its decoded args. */
 function checkAgainstIdl(ix: TransactionInstruction, name: string): Record<string, unknown> {
