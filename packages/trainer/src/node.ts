@@ -19,6 +19,7 @@ import {
   isWitness,
   lrAt,
   type Round,
+  RUN_STATE_NAMES,
   RunState,
   sha256,
   toHex,
@@ -182,17 +183,6 @@ interface RoundRecord {
   applied: boolean;
   trainedAt: number | null;
 }
-
-const STATE_NAMES = [
-  'Uninitialized',
-  'WaitingForMembers',
-  'Warmup',
-  'RoundTrain',
-  'RoundWitness',
-  'Cooldown',
-  'Finished',
-  'Paused',
-];
 
 function randomKeys(): bigint[] {
   const b = randomBytes(64);
@@ -362,7 +352,7 @@ export class TrainerNode {
     const me = myIndex >= 0 ? state.epoch.clients[myIndex] : undefined;
     this.emit({
       event: 'state',
-      runState: STATE_NAMES[state.runState] ?? String(state.runState),
+      runState: RUN_STATE_NAMES[state.runState] ?? String(state.runState),
       epoch: state.progress.epoch,
       step: state.progress.step,
       clients: state.epoch.clients.length,
