@@ -486,28 +486,8 @@ impl CoordinatorAccount {
             _ => return Err(too_big("checkpoint.kind", "0..=5")),
         };
         let lr = &self.model.lr_schedule;
-        let [l0, l1, l2, l3, _] = lr.lrs;
-        let [s0, s1, s2, s3] = lr.steps;
-        let lr_schedule = match lr.kind {
-            0 => LrSchedule::Constant { base_lr: l0, warmup_init_lr: l1, warmup_steps: s0 },
-            1 => {
-                LrSchedule::Linear { base_lr: l0, warmup_init_lr: l1, warmup_steps: s0, total_steps: s1, final_lr: l2 }
-            }
-            2 => {
-                LrSchedule::Cosine { base_lr: l0, warmup_init_lr: l1, warmup_steps: s0, total_steps: s1, final_lr: l2 }
-            }
-            3 => LrSchedule::Wsd {
-                base_lr: l0,
-                warmup_init_lr: l1,
-                warmup_steps: s0,
-                stable_steps: s1,
-                cosine_decay_steps: s2,
-                cosine_decay_final_lr: l2,
-                linear_decay_steps: s3,
-                linear_decay_final_lr: l3,
-            },
-            _ => return Err(too_big("lr_schedule.kind", "0..=3")),
-        };
+        let lr_schedule =
+            lr_schedule_from_parts(lr.kind, lr.lrs, lr.steps).ok_or_else(|| too_big("lr_schedule.kind", "0..=3"))?;
         let take = |len: u32, cap: usize, field: &'static str| -> Result<usize> {
             if len as usize > cap { Err(too_big(field, "within the account's capacity")) } else { Ok(len as usize) }
         };
@@ -576,6 +556,30 @@ impl CoordinatorAccount {
             },
         })
     }
+}
+
+/// Decodes an LR schedule from its account encoding (`kind` 0 constant, 1 linear, 2 cosine, 3 warmup-stable-decay;
+/// parameters in `lrs` and `steps` as laid out in [`AccountLrSchedule`]). `None` for an unknown kind. Shared by the
+/// account decoder and the Anchor program's instruction arguments.
+pub fn lr_schedule_from_parts(kind: u8, lrs: [f64; 5], steps: [u64; 4]) -> Option<LrSchedule> {
+    let [l0, l1, l2, l3, _] = lrs;
+    let [s0, s1, s2, s3] = steps;
+    Some(match kind {
+        0 => LrSchedule::Constant { base_lr: l0, warmup_init_lr: l1, warmup_steps: s0 },
+        1 => LrSchedule::Linear { base_lr: l0, warmup_init_lr: l1, warmup_steps: s0, total_steps: s1, final_lr: l2 },
+        2 => LrSchedule::Cosine { base_lr: l0, warmup_init_lr: l1, warmup_steps: s0, total_steps: s1, final_lr: l2 },
+        3 => LrSchedule::Wsd {
+            base_lr: l0,
+            warmup_init_lr: l1,
+            warmup_steps: s0,
+            stable_steps: s1,
+            cosine_decay_steps: s2,
+            cosine_decay_final_lr: l2,
+            linear_decay_steps: s3,
+            linear_decay_final_lr: l3,
+        },
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

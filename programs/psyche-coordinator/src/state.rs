@@ -1,7 +1,7 @@
 //! Accounts and instruction argument types.
 
 use anchor_lang::prelude::*;
-use psyche_coordinator_core::account::CoordinatorAccount as CoreAccount;
+use psyche_coordinator_core::account::{lr_schedule_from_parts, CoordinatorAccount as CoreAccount};
 use psyche_coordinator_core::bloom::Bloom;
 use psyche_coordinator_core::config::{Checkpoint, CoordinatorConfig, GcsRepo, HubRepo, LrSchedule, ModelConfig};
 
@@ -123,28 +123,10 @@ pub struct LrScheduleArg {
 impl LrScheduleArg {
     /// The core schedule.
     pub fn to_core(&self) -> Result<LrSchedule> {
-        let [l0, l1, l2, l3, _] = self.lrs;
-        let [s0, s1, s2, s3] = self.steps;
-        Ok(match self.kind {
-            0 => LrSchedule::Constant { base_lr: l0, warmup_init_lr: l1, warmup_steps: s0 },
-            1 => {
-                LrSchedule::Linear { base_lr: l0, warmup_init_lr: l1, warmup_steps: s0, total_steps: s1, final_lr: l2 }
-            }
-            2 => {
-                LrSchedule::Cosine { base_lr: l0, warmup_init_lr: l1, warmup_steps: s0, total_steps: s1, final_lr: l2 }
-            }
-            3 => LrSchedule::Wsd {
-                base_lr: l0,
-                warmup_init_lr: l1,
-                warmup_steps: s0,
-                stable_steps: s1,
-                cosine_decay_steps: s2,
-                cosine_decay_final_lr: l2,
-                linear_decay_steps: s3,
-                linear_decay_final_lr: l3,
-            },
-            _ => return err!(crate::errors::CoreError::InvalidModel),
-        })
+        match lr_schedule_from_parts(self.kind, self.lrs, self.steps) {
+            Some(schedule) => Ok(schedule),
+            None => err!(crate::errors::CoreError::InvalidModel),
+        }
     }
 }
 
